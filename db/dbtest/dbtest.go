@@ -1,0 +1,547 @@
+// Package dbtest is the contract suite every database backend passes: the
+// unit of work, the audit trail's append-only storage and chaining, and
+// verification against tampering.
+package dbtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/db"
+)
+
+// Backend is one database under test.
+type Backend struct {
+	// DB is migrated and started.
+	DB *db.DB
+	// Raw acts on the same database behind the gateway's back.
+	Raw *sql.DB
+	// Regulated is DDL that creates the table dbtest_item (id text primary
+	// key, value text) as a regulated table of the backend.
+	Regulated string
+	// DropTriggers is DDL that removes the audit tables' protections, as a
+	// hostile database administrator would.
+	DropTriggers string
+}
+
+// Opener opens a fresh, empty database with the given clock (nil: real).
+type Opener func(t *testing.T, clock func() time.Time) Backend
+
+// Run runs the contract suite.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Opener)
+	}{
+		{"WriteCommitsChangeWithEntry", testWriteCommits},
+		{"UnauditedChangeRefused", testUnaudited},
+		{"FailedWriteLeavesNothing", testFailedWrite},
+		{"InvalidEventRefused", testInvalidEvent},
+		{"RecordDenied", testRecordDenied},
+		{"AuditRowsImmutable", testImmutable},
+		{"TamperDetected", testTamper},
+		{"DeletedTailDetected", testDeletedTail},
+		{"ConcurrentWritesGapFree", testConcurrent},
+		{"ChainsPerTrial", testChainsPerTrial},
+		{"Filters", testFilters},
+		{"ClockBackwards", testClockBackwards},
+		{"MigrateIdempotentAndRefusesNewer", testMigrate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func setup(t *testing.T, open Opener, clock func() time.Time) Backend {
+	t.Helper()
+	b := open(t, clock)
+	if _, err := b.Raw.Exec(b.Regulated); err != nil {
+		t.Fatalf("create regulated table: %v", err)
+	}
+	return b
+}
+
+var alice = audit.Actor{ID: "u_alice", Username: "alice", FullName: "Alice Example", Role: "data_manager",
+	Session: "s_1", IP: "192.0.2.1", UserAgent: "dbtest"}
+
+func put(ctx context.Context, d *db.DB, id, value, trial string) error {
+	return d.Write(ctx, alice, func(tx *db.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ($1, $2)`, id, value); err != nil {
+			return err
+		}
+		return tx.Audit(audit.Event{Action: audit.ActionUserCreated, Object: audit.Object{Type: "item", ID: id},
+			Trial: trial, After: map[string]string{"value": value}})
+	})
+}
+
+// records returns every chained record of chain.
+func records(t *testing.T, d *db.DB, chain string) []audit.Record {
+	t.Helper()
+	ctx := ctxT(t)
+	if err := d.WaitChained(ctx); err != nil {
+		t.Fatalf("wait chained: %v", err)
+	}
+	var out []audit.Record
+	err := d.AuditRecords(ctx, audit.Filter{Chains: []string{chain}}, func(r *audit.Record) error {
+		c := *r
+		c.Entry = append([]byte(nil), r.Entry...)
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("audit records: %v", err)
+	}
+	return out
+}
+
+func count(t *testing.T, raw *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := raw.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func mustVerify(t *testing.T, d *db.DB) audit.Report {
+	t.Helper()
+	ctx := ctxT(t)
+	if err := d.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := d.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if !rep.OK {
+		t.Fatalf("verify: %+v", rep.FirstBad)
+	}
+	return rep
+}
+
+func testWriteCommits(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	if err := put(ctx, b.DB, "a", "1", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 1 {
+		t.Fatalf("items = %d, want 1", n)
+	}
+	recs := records(t, b.DB, "trial/T1")
+	if len(recs) != 1 {
+		t.Fatalf("entries = %d, want 1", len(recs))
+	}
+	e, err := audit.Decode(recs[0].Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Actor.Username != "alice" || e.Actor.IP != "192.0.2.1" || e.Object.ID != "a" || e.Trial != "T1" || e.Outcome != audit.Success {
+		t.Errorf("entry = %+v", e)
+	}
+	if recs[0].Seq != 1 || recs[0].PrevHash != (audit.Hash{}) || recs[0].Hash != audit.Link(audit.Hash{}, recs[0].Entry) {
+		t.Errorf("record = seq %d prev %s hash %s", recs[0].Seq, recs[0].PrevHash, recs[0].Hash)
+	}
+	if got := e.Time.Nanosecond() % 1000; got != 0 {
+		t.Errorf("time has sub-microsecond part %d", got)
+	}
+	mustVerify(t, b.DB)
+}
+
+func testUnaudited(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`)
+		return err
+	})
+	if !errors.Is(err, db.ErrUnaudited) {
+		t.Fatalf("err = %v, want ErrUnaudited", err)
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
+		t.Fatalf("unaudited change committed: %d rows", n)
+	}
+	if b.DB.Dialect() == "postgres" {
+		// Layer 3: even SQL that bypasses the Go API cannot commit an
+		// unaudited change to a regulated table.
+		tx, err := b.Raw.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`INSERT INTO dbtest_item (id, value) VALUES ('raw', 'y')`); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err == nil {
+			t.Fatal("raw unaudited commit to a regulated table succeeded")
+		}
+		if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
+			t.Fatalf("raw unaudited change committed: %d rows", n)
+		}
+	}
+}
+
+func testFailedWrite(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	boom := errors.New("boom")
+	err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`); err != nil {
+			return err
+		}
+		if err := tx.Audit(audit.Event{Action: audit.ActionUserCreated, Object: audit.Object{Type: "item", ID: "x"}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	// A duplicate key fails the second write whole.
+	if err := put(ctx, b.DB, "d", "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ctx, b.DB, "d", "2", ""); !errors.Is(err, db.ErrDuplicate) {
+		t.Fatalf("duplicate: err = %v, want ErrDuplicate", err)
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 1 {
+		t.Fatalf("items = %d, want 1", n)
+	}
+	n := 0
+	for _, r := range records(t, b.DB, audit.SystemChain) {
+		if e, _ := audit.Decode(r.Entry); e.Action == audit.ActionUserCreated {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("entries for item changes = %d, want 1", n)
+	}
+}
+
+func testInvalidEvent(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	for _, ev := range []audit.Event{
+		{Action: "no.such_action"},
+		{Action: audit.ActionUserCreated, Outcome: "maybe"},
+		{Action: audit.ActionUserCreated, Trial: "a/b"},
+		{Action: audit.ActionUserCreated, After: []string{"not", "an", "object"}},
+	} {
+		err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`); err != nil {
+				return err
+			}
+			return tx.Audit(ev)
+		})
+		if err == nil {
+			t.Errorf("event %+v accepted", ev)
+		}
+	}
+	if err := b.DB.Write(ctx, audit.Actor{}, func(*db.Tx) error { return nil }); err == nil {
+		t.Error("write without an actor accepted")
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
+		t.Fatalf("items = %d, want 0", n)
+	}
+}
+
+func testRecordDenied(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	err := b.DB.Record(ctx, alice, audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied,
+		Object: audit.Object{Type: "trial", ID: "T9"}, Trial: "T9", Reason: "no grant for trial T9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, b.DB, "trial/T9")
+	if len(recs) != 1 {
+		t.Fatalf("entries = %d", len(recs))
+	}
+	if e, _ := audit.Decode(recs[0].Entry); e.Outcome != audit.Denied {
+		t.Fatalf("outcome = %q", e.Outcome)
+	}
+}
+
+func testImmutable(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	if err := put(ctx, b.DB, "a", "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	records(t, b.DB, audit.SystemChain)
+	for _, q := range []string{
+		`UPDATE audit_log SET outcome = 'failed'`,
+		`UPDATE audit_log SET canonical = canonical WHERE seq = 1`,
+		`DELETE FROM audit_log`,
+		`DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)`,
+		`DELETE FROM audit_head`,
+		`UPDATE audit_head SET seq = seq - 1`,
+	} {
+		if _, err := b.Raw.Exec(q); err == nil {
+			t.Errorf("%s: succeeded", q)
+		}
+	}
+	if b.DB.Dialect() == "postgres" {
+		if _, err := b.Raw.Exec(`TRUNCATE audit_log`); err == nil {
+			t.Error("TRUNCATE audit_log succeeded")
+		}
+	}
+	mustVerify(t, b.DB)
+}
+
+// tamper drops the protections and runs q.
+func tamper(t *testing.T, b Backend, q string, args ...any) {
+	t.Helper()
+	if _, err := b.Raw.Exec(b.DropTriggers); err != nil {
+		t.Fatalf("drop triggers: %v", err)
+	}
+	if _, err := b.Raw.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func testTamper(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	for i := range 10 {
+		if err := put(ctx, b.DB, fmt.Sprint(i), "v", "T1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := records(t, b.DB, "trial/T1")
+	mustVerify(t, b.DB)
+	// Change one byte of entry 4's stored content.
+	c := append([]byte(nil), recs[3].Entry...)
+	c[len(c)/2] ^= 0x01
+	tamper(t, b, `UPDATE audit_log SET canonical = $1 WHERE chain = 'trial/T1' AND seq = 4`, c)
+	rep, err := b.DB.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.FirstBad == nil || rep.FirstBad.Chain != "trial/T1" || rep.FirstBad.Seq != 4 {
+		t.Fatalf("report = %+v %+v, want first bad trial/T1 seq 4", rep, rep.FirstBad)
+	}
+	// A per-chain verify of an untouched chain still passes.
+	if rep, err := b.DB.VerifyAudit(ctx, audit.SystemChain); err != nil || !rep.OK {
+		t.Fatalf("system chain: %+v %v", rep.FirstBad, err)
+	}
+}
+
+func testDeletedTail(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	for i := range 5 {
+		if err := put(ctx, b.DB, fmt.Sprint(i), "v", "T1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records(t, b.DB, "trial/T1")
+	tamper(t, b, `DELETE FROM audit_log WHERE chain = 'trial/T1' AND seq = 5`)
+	rep, err := b.DB.VerifyAudit(ctx, "trial/T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.FirstBad.Seq != 5 {
+		t.Fatalf("deleted tail: report %+v %+v, want first bad seq 5", rep, rep.FirstBad)
+	}
+	// A later entry leaves a visible gap.
+	if err := put(ctx, b.DB, "later", "v", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	records(t, b.DB, "trial/T1")
+	rep, err = b.DB.VerifyAudit(ctx, "trial/T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.FirstBad.Seq != 6 {
+		t.Fatalf("gap: report %+v %+v, want first bad seq 6", rep, rep.FirstBad)
+	}
+}
+
+func testConcurrent(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	const writers, each = 16, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				trial := []string{"T1", "T2", ""}[i%3]
+				if err := put(ctx, b.DB, fmt.Sprintf("%d-%d", w, i), "v", trial); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep := mustVerify(t, b.DB)
+	got := 0
+	for _, c := range []string{"trial/T1", "trial/T2", audit.SystemChain} {
+		for i, r := range records(t, b.DB, c) {
+			if r.Seq != uint64(i+1) {
+				t.Fatalf("%s: record %d has seq %d", c, i, r.Seq)
+			}
+			if e, _ := audit.Decode(r.Entry); e.Action == audit.ActionUserCreated {
+				got++
+			}
+		}
+	}
+	if got != writers*each {
+		t.Fatalf("entries = %d, want %d (report %+v)", got, writers*each, rep)
+	}
+}
+
+func testChainsPerTrial(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	for _, tr := range []string{"A", "B", "A"} {
+		if err := put(ctx, b.DB, tr+fmt.Sprint(time.Now().UnixNano()), "v", tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(records(t, b.DB, "trial/A")); n != 2 {
+		t.Errorf("trial/A has %d entries, want 2", n)
+	}
+	if n := len(records(t, b.DB, "trial/B")); n != 1 {
+		t.Errorf("trial/B has %d entries, want 1", n)
+	}
+	chains, err := b.DB.Chains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(chains) != "[system trial/A trial/B]" {
+		t.Errorf("chains = %v", chains)
+	}
+}
+
+func testFilters(t *testing.T, open Opener) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Minute); return now }
+	b := setup(t, open, clock)
+	ctx := ctxT(t)
+	bob := audit.Actor{ID: "u_bob", Username: "bob", Role: "inspector"}
+	for i := range 6 {
+		if err := put(ctx, b.DB, fmt.Sprint(i), "v", "T1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.DB.Record(ctx, bob, audit.Event{Action: audit.ActionAuditQueried, Trial: "T1", Outcome: audit.Denied,
+		Object: audit.Object{Type: "trial", ID: "T1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DB.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"trial/T1"}
+	recs := records(t, b.DB, "trial/T1")
+	if len(recs) != 7 {
+		t.Fatalf("entries = %d, want 7", len(recs))
+	}
+	fourth := recs[3].EventTime
+	cases := []struct {
+		name string
+		f    audit.Filter
+		want int
+	}{
+		{"all", audit.Filter{Chains: all}, 7},
+		{"none visible", audit.Filter{Chains: []string{}}, 0},
+		{"object", audit.Filter{Chains: all, Object: "item/3"}, 1},
+		{"actor id", audit.Filter{Chains: all, Actor: "u_bob"}, 1},
+		{"actor username", audit.Filter{Chains: all, Actor: "alice"}, 6},
+		{"action", audit.Filter{Chains: all, Action: audit.ActionAuditQueried}, 1},
+		{"outcome", audit.Filter{Chains: all, Outcome: audit.Denied}, 1},
+		{"from", audit.Filter{Chains: all, From: fourth}, 4},
+		{"to", audit.Filter{Chains: all, To: fourth}, 3},
+		{"from to", audit.Filter{Chains: all, From: fourth, To: fourth.Add(time.Microsecond)}, 1},
+		{"limit", audit.Filter{Chains: all, Limit: 2}, 2},
+	}
+	for _, tc := range cases {
+		n := 0
+		if err := b.DB.AuditRecords(ctx, tc.f, func(*audit.Record) error { n++; return nil }); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n != tc.want {
+			t.Errorf("%s: %d entries, want %d", tc.name, n, tc.want)
+		}
+	}
+}
+
+func testClockBackwards(t *testing.T, open Opener) {
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	b := setup(t, open, clock)
+	ctx := ctxT(t)
+	if err := put(ctx, b.DB, "a", "v", ""); err != nil {
+		t.Fatal(err)
+	}
+	records(t, b.DB, audit.SystemChain)
+	set(now.Add(-time.Hour))
+	if err := put(ctx, b.DB, "b", "v", ""); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, b.DB, audit.SystemChain)
+	var last time.Time
+	anomaly := false
+	for _, r := range recs {
+		if r.ChainedAt.Before(last) {
+			t.Fatalf("seq %d chained at %v, before %v", r.Seq, r.ChainedAt, last)
+		}
+		last = r.ChainedAt
+		if e, _ := audit.Decode(r.Entry); e.Action == audit.ActionClockAnomaly {
+			anomaly = true
+		}
+	}
+	if !anomaly {
+		t.Error("no clock.anomaly entry")
+	}
+	mustVerify(t, b.DB)
+}
+
+func testMigrate(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	before := count(t, b.Raw, `SELECT count(*) FROM schema_migrations`)
+	if err := b.DB.Migrate(ctx); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if after := count(t, b.Raw, `SELECT count(*) FROM schema_migrations`); after != before {
+		t.Fatalf("migrations %d -> %d", before, after)
+	}
+	n := 0
+	for _, r := range records(t, b.DB, audit.SystemChain) {
+		if e, _ := audit.Decode(r.Entry); e.Action == audit.ActionSchemaMigrated {
+			n++
+		}
+	}
+	if n != before {
+		t.Fatalf("schema.migrated entries = %d, want %d", n, before)
+	}
+	if _, err := b.Raw.Exec(`INSERT INTO schema_migrations (version, name, applied_us) VALUES (999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DB.Migrate(ctx); err == nil {
+		t.Fatal("migrate accepted a newer schema")
+	}
+}

@@ -1,0 +1,23 @@
+-- An application role for TrialGate on PostgreSQL without the power to
+-- change or remove audit entries. Run as a superuser after `gateway migrate`
+-- (which should itself run as the schema owner), then give the gateway's
+-- `serve` a URL that logs in as trialgate_app. Adjust the password.
+--
+-- The triggers already refuse UPDATE, DELETE and TRUNCATE on the audit
+-- tables for every role; revoking the privileges as well means a compromised
+-- application account cannot even disable that check by accident.
+
+CREATE ROLE trialgate_app LOGIN PASSWORD 'change-me';
+GRANT USAGE ON SCHEMA public TO trialgate_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO trialgate_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO trialgate_app;
+
+-- The trail itself: append and read only.
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM trialgate_app;
+-- Heads only move forward (the sequencer updates them); never removed.
+REVOKE DELETE, TRUNCATE ON audit_head FROM trialgate_app;
+-- The queue is drained by the sequencer (DELETE of chained entries only,
+-- enforced by a trigger); never updated or truncated.
+REVOKE UPDATE, TRUNCATE ON audit_queue FROM trialgate_app;
+-- Schema history is append-only too.
+REVOKE UPDATE, DELETE, TRUNCATE ON schema_migrations FROM trialgate_app;

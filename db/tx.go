@@ -1,0 +1,132 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trialgate/trialgate/audit"
+)
+
+// Tx is the unit of work: the one way to change regulated data. Every change
+// made through Exec must be described by at least one Audit event before the
+// function passed to Write returns; the events are written by the same
+// transaction's commit.
+type Tx struct {
+	tx      *sql.Tx
+	db      *DB
+	actor   audit.Actor
+	changed bool
+	pending []pending
+}
+
+// pending is an encoded entry waiting for the commit.
+type pending struct {
+	entry     audit.Entry
+	canonical []byte
+}
+
+// Exec runs a statement that changes data and returns the number of rows it
+// affected. The change obliges the transaction to record an audit event.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	t.changed = true
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, t.db.classify(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("db: rows affected: %w", err)
+	}
+	return n, nil
+}
+
+// Query runs a query inside the transaction (it sees the transaction's own
+// changes).
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	return rows, t.db.classify(err)
+}
+
+// QueryRow runs a query that returns at most one row.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// Actor returns who this transaction acts for.
+func (t *Tx) Actor() audit.Actor { return t.actor }
+
+// Audit records an event of this transaction, attributed to its actor and
+// stamped with the server's clock. The entry is encoded now, so an invalid
+// event fails the transaction before anything commits.
+func (t *Tx) Audit(ev audit.Event) error {
+	e := audit.Entry{Time: t.db.clock().UTC().Truncate(time.Microsecond), Actor: t.actor, Event: ev}
+	c, err := audit.Encode(&e)
+	if err != nil {
+		return err
+	}
+	t.pending = append(t.pending, pending{entry: e, canonical: c})
+	return nil
+}
+
+// Write runs fn in a transaction acting for actor and commits its changes
+// together with their audit entries. If fn fails, or changed data without
+// recording an event, nothing is written.
+func (d *DB) Write(ctx context.Context, actor audit.Actor, fn func(*Tx) error) error {
+	if actor.ID == "" {
+		return errors.New("db: write without an actor")
+	}
+	if !d.dialect.Sequenced() {
+		// One writer: chaining reads and advances the chain heads inside
+		// the transaction, so transactions must not interleave.
+		d.inline.Lock()
+		defer d.inline.Unlock()
+	}
+	sqlTx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return d.classify(fmt.Errorf("db: begin: %w", err))
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{tx: sqlTx, db: d, actor: actor}
+	if err := fn(tx); err != nil {
+		return d.classify(err)
+	}
+	if tx.changed && len(tx.pending) == 0 {
+		return ErrUnaudited
+	}
+	if len(tx.pending) > 0 {
+		if d.dialect.Sequenced() {
+			err = d.enqueue(ctx, sqlTx, tx.pending)
+		} else {
+			err = d.chainInline(ctx, sqlTx, tx.pending)
+		}
+		if err != nil {
+			return d.classify(fmt.Errorf("db: append audit: %w", err))
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return d.classify(fmt.Errorf("db: commit: %w", err))
+	}
+	d.stats.appended.Add(int64(len(tx.pending)))
+	if !d.dialect.Sequenced() {
+		d.stats.chained.Add(int64(len(tx.pending)))
+	}
+	return nil
+}
+
+// Record writes audit events that accompany no change: a denied or failed
+// attempt, or a read of regulated data. They commit in their own
+// transaction, so a refusal that rolls back the request still leaves its
+// trace.
+func (d *DB) Record(ctx context.Context, actor audit.Actor, events ...audit.Event) error {
+	return d.Write(ctx, actor, func(tx *Tx) error {
+		for _, ev := range events {
+			if err := tx.Audit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
