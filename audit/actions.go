@@ -21,6 +21,10 @@ const (
 	ActionLockedOut    Action = "auth.locked_out"
 	ActionTokenExpired Action = "auth.token_expired"
 
+	ActionSessionRevoked Action = "auth.session_revoked"
+	ActionFailuresReset  Action = "auth.failures_reset"
+	ActionSignFailed     Action = "esign.failed"
+
 	ActionUserCreated     Action = "user.created"
 	ActionUserGrantAdded  Action = "user.grant_added"
 	ActionUserGrantRevoke Action = "user.grant_revoked"
@@ -42,6 +46,10 @@ var Actions = map[Action]string{
 	ActionLogout:       "a session was ended by its user",
 	ActionLockedOut:    "an account was locked after repeated failed logins",
 	ActionTokenExpired: "a request presented an expired session",
+
+	ActionSessionRevoked: "a session was ended because its account was deactivated",
+	ActionFailuresReset:  "a correct password at signing reset the count of consecutive failed attempts",
+	ActionSignFailed:     "an electronic signature was refused (wrong password, locked or inactive account)",
 
 	ActionUserCreated:     "an account was created",
 	ActionUserGrantAdded:  "a role grant was added to an account",

@@ -22,6 +22,31 @@ type Filter struct {
 	Limit   int       // 0 means no limit
 }
 
+// Fields returns the filter's set criteria, as recorded in the audit entry
+// of the query that used it.
+func (f Filter) Fields() map[string]string {
+	m := map[string]string{}
+	set := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	set("actor", f.Actor)
+	set("action", string(f.Action))
+	set("object", f.Object)
+	set("outcome", string(f.Outcome))
+	if !f.From.IsZero() {
+		m["from"] = f.From.UTC().Format(TimeFormat)
+	}
+	if !f.To.IsZero() {
+		m["to"] = f.To.UTC().Format(TimeFormat)
+	}
+	if f.Limit > 0 {
+		m["limit"] = strconv.Itoa(f.Limit)
+	}
+	return m
+}
+
 // Format is an export format.
 type Format string
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Runs TrialGate's checks and tests against real services, as CI does:
+#
+#   bash scripts/test.sh [go test flags...]      e.g. -run TestContract -v
+#
+# - PostgreSQL on 127.0.0.1:5432 (started with pg_ctlcluster if it is
+#   installed but down); TRIALGATE_TEST_DATABASE_URL points the tests at it.
+# - MinIO, built once from the Go module proxy into .cache/bin/minio and run
+#   as a separate process (AGPL: never linked into our binary) on a random
+#   local port with a throw-away data folder; TRIALGATE_TEST_S3_* point the
+#   tests at it. It is stopped and its data removed when the script exits.
+# - go vet, a gofmt check, then go test.
+#
+# With CI=true a service that cannot be provided fails the run; otherwise
+# the script warns and the tests that need it skip.
+# TRIALGATE_TEST_PACKAGES narrows the packages checked (default ./...).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+CI=${CI:-false}
+PACKAGES=${TRIALGATE_TEST_PACKAGES:-./...}
+
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN=$ROOT/.cache/bin/minio
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+# required: fatal in CI, where a missing service must never turn into
+# skipped tests; a warning on a developer's machine.
+required() {
+	if [[ $CI == true ]]; then
+		die "$* (CI=true: required)"
+	fi
+	log "warning: $* (tests that need it will skip)"
+}
+
+# ---- static checks first: they are cheap and need no services ----------
+
+log "go vet $PACKAGES"
+go vet $PACKAGES
+
+log "gofmt"
+# Package directories rather than a tree walk: testdata may hold Go files
+# that are unformatted on purpose, and .cache is not ours.
+unformatted=$(go list -e -f '{{.Dir}}' $PACKAGES |
+	while IFS= read -r dir; do find "$dir" -maxdepth 1 -name '*.go' -print0; done |
+	xargs -0 -r gofmt -l)
+if [[ -n $unformatted ]]; then
+	die "files need gofmt -w:"$'\n'"$unformatted"
+fi
+
+# ---- PostgreSQL ----------------------------------------------------------
+
+export TRIALGATE_TEST_DATABASE_URL=${TRIALGATE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+
+pg_ready() {
+	if command -v pg_isready >/dev/null; then
+		pg_isready -q -d "$TRIALGATE_TEST_DATABASE_URL" -t 2
+	else
+		# No client tools: at least see whether something listens.
+		(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+	fi
+}
+
+start_postgres() {
+	if pg_ready; then
+		return 0
+	fi
+	if command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
+		local version
+		version=$(ls /etc/postgresql | head -1)
+		if [[ -n $version ]]; then
+			log "starting PostgreSQL $version/main"
+			pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+				log "pg_ctlcluster failed"
+		fi
+	fi
+	local i
+	for ((i = 0; i < 30; i++)); do
+		if pg_ready; then
+			return 0
+		fi
+		sleep 1
+	done
+	return 1
+}
+
+if start_postgres; then
+	log "PostgreSQL ready"
+else
+	required "PostgreSQL is not reachable at $TRIALGATE_TEST_DATABASE_URL"
+fi
+
+# ---- MinIO ---------------------------------------------------------------
+
+# build_minio installs the pinned MinIO into .cache/bin. A lock serialises
+# concurrent runs, and the binary is moved into place only when complete, so
+# nobody ever executes a half-written file.
+build_minio() {
+	mkdir -p "$ROOT/.cache/bin"
+	exec 9>"$ROOT/.cache/minio.lock"
+	flock 9
+	if [[ -x $MINIO_BIN ]]; then
+		exec 9>&-
+		return 0 # another run built it while we waited
+	fi
+	log "building MinIO $MINIO_VERSION into .cache/bin (first run only; takes about 4 minutes)"
+	local gobin rc=0
+	gobin=$(mktemp -d "$ROOT/.cache/bin.XXXXXX")
+	GOBIN=$gobin go install "$MINIO_MODULE@$MINIO_VERSION" || rc=$?
+	if ((rc == 0)); then
+		mv "$gobin/minio" "$MINIO_BIN"
+	fi
+	rm -rf "$gobin"
+	exec 9>&-
+	return "$rc"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+random_port() {
+	local i p
+	for ((i = 0; i < 100; i++)); do
+		p=$((20000 + RANDOM % 20001))
+		if port_free "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+MINIO_PID=
+MINIO_DIR=
+
+stop_minio() {
+	if [[ -n $MINIO_PID ]]; then
+		kill "$MINIO_PID" 2>/dev/null || true
+		local i
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$MINIO_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$MINIO_PID" 2>/dev/null || true
+		wait "$MINIO_PID" 2>/dev/null || true
+		MINIO_PID=
+	fi
+	if [[ -n $MINIO_DIR ]]; then
+		rm -rf "$MINIO_DIR"
+		MINIO_DIR=
+	fi
+}
+trap stop_minio EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_minio runs the server on free random ports and waits until it is
+# ready. A port can be taken between the check and the bind, so a server
+# that dies at start is retried on other ports.
+start_minio() {
+	local user password port console attempt i
+	user=trialgate-$(random_hex 6)
+	password=$(random_hex 16)
+	for ((attempt = 0; attempt < 3; attempt++)); do
+		port=$(random_port) || return 1
+		console=$(random_port) || return 1
+		[[ $port != "$console" ]] || continue
+		MINIO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/trialgate-minio.XXXXXX")
+		MINIO_ROOT_USER=$user MINIO_ROOT_PASSWORD=$password MINIO_BROWSER=off \
+			"$MINIO_BIN" server --quiet \
+			--address "127.0.0.1:$port" --console-address "127.0.0.1:$console" \
+			"$MINIO_DIR/data" >"$MINIO_DIR/minio.log" 2>&1 &
+		MINIO_PID=$!
+		for ((i = 0; i < 120; i++)); do
+			if ! kill -0 "$MINIO_PID" 2>/dev/null; then
+				break
+			fi
+			if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/minio/health/ready" 2>/dev/null; then
+				export TRIALGATE_TEST_S3_ENDPOINT=127.0.0.1:$port
+				export TRIALGATE_TEST_S3_ACCESS_KEY=$user
+				export TRIALGATE_TEST_S3_SECRET_KEY=$password
+				log "MinIO ready on 127.0.0.1:$port (pid $MINIO_PID)"
+				return 0
+			fi
+			sleep 0.5
+		done
+		log "MinIO did not become ready on port $port; its log:"
+		tail -n 20 "$MINIO_DIR/minio.log" >&2 || true
+		stop_minio
+	done
+	return 1
+}
+
+if [[ -x $MINIO_BIN ]] || build_minio; then
+	start_minio || required "MinIO could not be started"
+else
+	required "MinIO could not be built"
+fi
+
+# ---- tests ---------------------------------------------------------------
+
+log "go test $PACKAGES $*"
+go test -count=1 -timeout 20m $PACKAGES "$@"

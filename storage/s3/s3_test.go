@@ -1,0 +1,256 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/trialgate/trialgate/storage"
+	"github.com/trialgate/trialgate/storage/storagetest"
+	"github.com/trialgate/trialgate/trial"
+)
+
+// Corrupt implements storagetest.Corrupter by overwriting the object with a
+// byte flipped, through the raw client, as a tampering administrator would.
+// It lives in a _test file so it never ships.
+func (s *Store) Corrupt(ctx context.Context, key string) error {
+	o, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	b, err := io.ReadAll(io.LimitReader(o, 1<<20+1)) // the contract only corrupts small objects
+	if err != nil {
+		return err
+	}
+	if len(b) == 0 || len(b) > 1<<20 {
+		return errors.New("Corrupt: object empty or larger than 1 MiB")
+	}
+	b[len(b)/2] ^= 0xff
+	_, err = s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{})
+	return err
+}
+
+// testConfig returns the MinIO the test harness (scripts/test.sh) started.
+// Without one the test is skipped, except in CI, where a missing MinIO
+// must fail the build rather than pass it silently.
+func testConfig(t testing.TB) Config {
+	t.Helper()
+	cfg := Config{
+		Endpoint:  os.Getenv("TRIALGATE_TEST_S3_ENDPOINT"),
+		AccessKey: os.Getenv("TRIALGATE_TEST_S3_ACCESS_KEY"),
+		SecretKey: os.Getenv("TRIALGATE_TEST_S3_SECRET_KEY"),
+	}
+	if cfg.Endpoint == "" || cfg.AccessKey == "" || cfg.SecretKey == "" {
+		const msg = "TRIALGATE_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY must name a MinIO server (scripts/test.sh starts one)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return cfg
+}
+
+// newTestStore returns a store on a fresh bucket of its own, emptied and
+// removed when the test ends.
+func newTestStore(t testing.TB) *Store {
+	t.Helper()
+	cfg := testConfig(t)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bucket = "trialgate-test-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { removeBucket(t, s) })
+	return s
+}
+
+func removeBucket(t testing.TB, s *Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Errorf("cleanup: list %s: %v", s.bucket, o.Err)
+			return
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
+			t.Errorf("cleanup: remove %s: %v", o.Key, err)
+		}
+	}
+	if err := s.client.RemoveBucket(ctx, s.bucket); err != nil {
+		t.Errorf("cleanup: remove bucket %s: %v", s.bucket, err)
+	}
+}
+
+// tmpObjects lists the temporary objects in the store's bucket.
+func tmpObjects(t testing.TB, s *Store) []string {
+	t.Helper()
+	var keys []string
+	ctx := context.Background()
+	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: tmpPrefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("list: %v", o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+func TestContract(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s := newTestStore(t)
+		// Registered after the bucket's removal, so it runs before it.
+		t.Cleanup(func() {
+			for _, k := range tmpObjects(t, s) {
+				t.Errorf("temporary object left behind: %s", k)
+			}
+		})
+		return s
+	})
+}
+
+// TestNewExistingBucket checks that New accepts a bucket that already
+// exists, as every replica after the first finds it.
+func TestNewExistingBucket(t *testing.T) {
+	s := newTestStore(t)
+	cfg := testConfig(t)
+	cfg.Bucket = s.bucket
+	s2, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New on an existing bucket: %v", err)
+	}
+	if err := s2.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+func TestPingMissingBucket(t *testing.T) {
+	s := newTestStore(t)
+	cfg := testConfig(t)
+	cfg.Bucket = s.bucket + "-gone"
+	s2, err := newStore(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s2.Ping(context.Background())
+	wantUnavailable(t, "Ping(missing bucket)", err)
+}
+
+func TestBadCredentials(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bucket = "trialgate-test-creds"
+	cfg.SecretKey += "-wrong"
+	_, err := New(context.Background(), cfg)
+	if err == nil {
+		t.Fatal("New with a wrong secret key succeeded")
+	}
+	// A misconfiguration needs an operator, not a retry.
+	if code := trial.ErrorCode(err); code != trial.EInternal {
+		t.Errorf("New with a wrong secret key: code %q (%v), want %q", code, err, trial.EInternal)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{Bucket: "b"},
+		{Endpoint: "127.0.0.1:9000"},
+		{Endpoint: "http://127.0.0.1:9000", Bucket: "b"},
+	} {
+		if _, err := New(context.Background(), cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func wantUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	if trial.ErrorCode(err) != trial.EUnavailable || !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("%s = %v, want code %q", what, err, trial.EUnavailable)
+	}
+}
+
+// TestUnreachable needs no server: nothing listens on port 1.
+func TestUnreachable(t *testing.T) {
+	cfg := Config{Endpoint: "127.0.0.1:1", Bucket: "trialgate-test", AccessKey: "k", SecretKey: "secret-key"}
+
+	// New with minio-go's default retries, cut short by the deadline the
+	// caller would set (a start-up timeout).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := New(ctx, cfg)
+	wantUnavailable(t, "New", err)
+
+	s, err := newStore(cfg, 1) // no retries: the answer is immediate
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = context.Background()
+	wantUnavailable(t, "Ping", s.Ping(ctx))
+	_, err = s.Put(ctx, bytes.NewReader([]byte("small")))
+	wantUnavailable(t, "Put(small)", err)
+	_, err = s.Put(ctx, storagetest.RandomReader(1, PartSize+1))
+	wantUnavailable(t, "Put(large)", err)
+	_, err = s.Get(ctx, storage.Key([32]byte{}))
+	wantUnavailable(t, "Get", err)
+	_, err = s.Stat(ctx, storage.Key([32]byte{}))
+	wantUnavailable(t, "Stat", err)
+	wantUnavailable(t, "Delete", s.Delete(ctx, storage.Key([32]byte{})))
+}
+
+// TestLargePathUsesTemporaryKey checks the multipart path end to end at the
+// bucket level: the content key holds the object, tmp/ is empty again.
+func TestLargePathUsesTemporaryKey(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	obj, err := s.Put(ctx, storagetest.RandomReader(2, 2*PartSize+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, obj.Key, minio.StatObjectOptions{})
+	if err != nil || info.Size != obj.Size {
+		t.Fatalf("content key: %+v, %v", info, err)
+	}
+	if left := tmpObjects(t, s); len(left) != 0 {
+		t.Errorf("temporary objects left: %v", left)
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	storagetest.BenchPut(b, newTestStore(b))
+}
+
+// BenchmarkRawPutObject is the yardstick for BenchmarkPut: minio-go's
+// PutObject of the same sizes with the length known up front, no hashing,
+// no existence check and no server-side copy.
+func BenchmarkRawPutObject(b *testing.B) {
+	s := newTestStore(b)
+	for _, size := range []int64{64 << 10, 1 << 20, 32 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			b.SetBytes(size)
+			var i int
+			for b.Loop() {
+				i++
+				key := fmt.Sprintf("raw/%d/%d", size, i)
+				_, err := s.client.PutObject(context.Background(), s.bucket, key,
+					storagetest.RandomReader(uint64(i), size), size, minio.PutObjectOptions{PartSize: PartSize})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
