@@ -107,7 +107,10 @@ func TestVerifier(t *testing.T) {
 		wantSeq uint64 // 0: verifies
 	}{
 		{"intact", nil, nil, 0},
-		{"content changed", func(r []Record) []Record { r[2].Entry = bytes.Replace(r[2].Entry, []byte("alice"), []byte("alicf"), 1); return r }, nil, 3},
+		{"content changed", func(r []Record) []Record {
+			r[2].Entry = bytes.Replace(r[2].Entry, []byte("alice"), []byte("alicf"), 1)
+			return r
+		}, nil, 3},
 		{"hash changed", func(r []Record) []Record { r[1].Hash[0] ^= 1; return r }, nil, 2},
 		{"rehashed without relinking", func(r []Record) []Record {
 			r[1].Entry = append([]byte(nil), r[0].Entry...)

@@ -17,9 +17,10 @@ const (
 	EConflict     = "conflict"     // the change conflicts with the current state
 	ETooLarge     = "too_large"    // the request body exceeds its limit
 	EMediaType    = "unsupported_media_type"
-	ELocked       = "locked"      // the data is locked against change
-	EUnavailable  = "unavailable" // a dependency (database, object store) is down
-	EInternal     = "internal"    // a bug or an unexpected failure
+	EMethod       = "method_not_allowed" // the endpoint exists, but not for this method
+	ELocked       = "locked"             // the data is locked against change
+	EUnavailable  = "unavailable"        // a dependency (database, object store) is down
+	EInternal     = "internal"           // a bug or an unexpected failure
 )
 
 // Error is a domain error. Message is written to be shown to a client: it

@@ -1,0 +1,130 @@
+// Package api is TrialGate's HTTP interface: the JSON API, health, metrics
+// and (later) DICOMweb, on gin. Handlers return errors; fail maps them to
+// statuses in one table (errors.go). Every refused request (401/403) is
+// recorded in the audit trail.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/trial"
+)
+
+// DefaultMaxBody is the largest JSON request body accepted by default.
+const DefaultMaxBody = 1 << 20
+
+// Pinger reports whether a dependency is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config holds the server's dependencies.
+type Config struct {
+	DB     *db.DB
+	Store  Pinger // the object store
+	Auth   *auth.Service
+	Logger *slog.Logger
+	// MaxBody bounds JSON request bodies; 0 means DefaultMaxBody.
+	MaxBody int64
+	// TrustedProxies may set X-Forwarded-For; none by default, so the
+	// recorded client address is the TCP peer.
+	TrustedProxies []string
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	db      *db.DB
+	store   Pinger
+	auth    *auth.Service
+	log     *slog.Logger
+	maxBody int64
+	metrics *metrics
+	engine  *gin.Engine
+}
+
+//go:embed openapi.json
+var openapi []byte
+
+// New returns the server's handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil {
+		return nil, errors.New("api: DB, Store and Auth are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	// gin keeps its mode in a package variable; release mode only silences
+	// its debug output.
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, maxBody: cfg.MaxBody,
+		metrics: newMetrics(cfg.DB.Stats)}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	}
+	e.Use(withRequestID, s.logRequests, s.recoverPanics)
+	e.NoRoute(func(c *gin.Context) { s.fail(c, trial.Errorf(trial.ENotFound, "no such endpoint")) })
+	e.NoMethod(func(c *gin.Context) {
+		s.fail(c, trial.Errorf(trial.EMethod, "method %s is not allowed here", c.Request.Method))
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.h(s.ready))
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
+
+	v1 := e.Group("/api/v1", s.limitBodies)
+	v1.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapi) })
+	v1.POST("/auth/login", s.h(s.login))
+
+	authed := v1.Group("", s.authenticate)
+	authed.POST("/auth/logout", s.h(s.logout))
+	authed.GET("/me", s.h(s.me))
+	authed.GET("/audit", s.h(s.auditQuery))
+	authed.GET("/audit/verify", s.h(s.auditVerify))
+
+	s.engine = e
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// h adapts a handler that returns an error.
+func (s *Server) h(fn func(*gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			s.fail(c, err)
+		}
+	}
+}
+
+// ready reports whether the database and the object store are reachable.
+func (s *Server) ready(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+	}
+	if err := s.store.Ping(ctx); err != nil {
+		return trial.Wrap(err, trial.EUnavailable, "the object store is unavailable")
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": s.db.Dialect()})
+	return nil
+}

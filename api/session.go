@@ -1,0 +1,125 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/trial"
+)
+
+const principalKey = "trialgate.principal"
+
+// client describes where a request comes from, for the audit trail.
+func client(c *gin.Context) auth.Client {
+	return auth.Client{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}
+}
+
+// anonymous is the actor of a request without valid credentials.
+func anonymous(c *gin.Context) audit.Actor {
+	cl := client(c)
+	return audit.Actor{ID: "anonymous", IP: cl.IP, UserAgent: cl.UserAgent}
+}
+
+// authenticate resolves the bearer token to a principal; without one the
+// request is refused with 401 and the refusal is audited.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		s.deny(c, anonymous(c), trial.Errorf(trial.EUnauthorized, "missing bearer token"), "")
+		return
+	}
+	p, err := s.auth.Authenticate(c.Request.Context(), token, client(c))
+	if err != nil {
+		if trial.ErrorCode(err) == trial.EUnauthorized {
+			s.deny(c, anonymous(c), err, "")
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	c.Set(principalKey, p)
+	c.Next()
+}
+
+// principal returns the authenticated caller; authenticate guarantees one.
+func principal(c *gin.Context) *auth.Principal {
+	return c.MustGet(principalKey).(*auth.Principal)
+}
+
+// deny refuses the request with err (a 401 or 403) and records the refusal
+// in the audit trail, on trialID's chain ("" for the system chain), in its
+// own transaction so it survives the refused request.
+func (s *Server) deny(c *gin.Context, who audit.Actor, err error, trialID string) {
+	ev := audit.Event{
+		Action:  audit.ActionAccessDenied,
+		Outcome: audit.Denied,
+		Object:  audit.Object{Type: "endpoint", ID: c.Request.Method + " " + route(c)},
+		Trial:   trialID,
+		Reason:  trial.ErrorMessage(err),
+	}
+	if rerr := s.db.Record(c.Request.Context(), who, ev); rerr != nil {
+		// Fail closed: without its audit entry the refusal is an error.
+		s.fail(c, rerr)
+		return
+	}
+	s.fail(c, err)
+}
+
+// forbid refuses an authenticated caller (403), audited.
+func (s *Server) forbid(c *gin.Context, p *auth.Principal, trialID, format string, args ...any) error {
+	s.deny(c, p.Actor(""), trial.Errorf(trial.EForbidden, format, args...), trialID)
+	return nil
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context) error {
+	var req loginRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Username == "" || req.Password == "" {
+		return trial.Errorf(trial.EInvalid, "username and password are required")
+	}
+	sess, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, client(c))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"token": sess.Token, "expires_at": sess.ExpiresAt.UTC().Format(time.RFC3339)})
+	return nil
+}
+
+func (s *Server) logout(c *gin.Context) error {
+	if err := s.auth.Logout(c.Request.Context(), principal(c)); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+type grantJSON struct {
+	Role  string `json:"role"`
+	Trial string `json:"trial,omitempty"`
+	Site  string `json:"site,omitempty"`
+}
+
+func (s *Server) me(c *gin.Context) error {
+	p := principal(c)
+	grants := make([]grantJSON, 0, len(p.Grants))
+	for _, g := range p.Grants {
+		grants = append(grants, grantJSON{Role: string(g.Role), Trial: g.Trial, Site: g.Site})
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"id": p.User.ID, "username": p.User.Username, "full_name": p.User.FullName, "grants": grants,
+	})
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/trialgate/trialgate/api"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/storage"
+)
+
+// serveConfig is everything serve reads from flags and environment.
+type serveConfig struct {
+	addr     string
+	backends backendFlags
+	logLevel string
+	maxBody  int64
+	auth     auth.Config
+}
+
+func serveCmd(ctx context.Context, env *environment, args []string) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	cfg.backends.register(fs)
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBody, "largest JSON request body, in bytes")
+	cfg.auth = auth.DefaultConfig()
+	registerAuthFlags(fs, &cfg.auth)
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return exitError{code: 2, msg: fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	log, err := newLogger(env, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	m := &Main{cfg: cfg, log: log}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Run(ctx)
+}
+
+// Main is a running gateway: end-to-end tests drive it as serve does.
+type Main struct {
+	cfg   serveConfig
+	log   *slog.Logger
+	db    *db.DB
+	store storage.Store
+	ln    net.Listener
+	srv   *http.Server
+}
+
+// Open connects the backends, migrates, and starts listening.
+func (m *Main) Open(ctx context.Context) error {
+	d, err := m.cfg.backends.openDB(ctx, m.log)
+	if err != nil {
+		return err
+	}
+	m.db = d
+	if m.store, err = m.cfg.backends.openStore(ctx); err != nil {
+		return err
+	}
+	authSvc := auth.New(d, m.cfg.auth)
+	h, err := api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Logger: m.log, MaxBody: m.cfg.maxBody})
+	if err != nil {
+		return err
+	}
+	if m.ln, err = net.Listen("tcp", m.cfg.addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	d.Start(context.WithoutCancel(ctx))
+	return nil
+}
+
+// Addr is the address the gateway listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Run serves until ctx ends, then shuts down gracefully: requests in flight
+// get up to 30 seconds to finish.
+func (m *Main) Run(ctx context.Context) error {
+	m.log.Info("gateway listening", "addr", m.Addr(), "database", m.db.Dialect())
+	errc := make(chan error, 1)
+	go func() { errc <- m.srv.Serve(m.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	m.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the backends.
+func (m *Main) Close() error {
+	if m.db != nil {
+		return m.db.Close()
+	}
+	return nil
+}

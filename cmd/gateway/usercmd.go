@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/trialgate/trialgate/auth"
+)
+
+const userUsage = `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... --password-stdin
+       gateway user grant|revoke --username U --role ROLE[:TRIAL[:SITE]]
+       gateway user deactivate|activate --username U
+(and the storage flags of serve)`
+
+// roleFlags collects repeated --role values.
+type roleFlags []auth.Grant
+
+func (r *roleFlags) String() string { return fmt.Sprint(*r) }
+
+func (r *roleFlags) Set(v string) error {
+	g, err := parseGrant(v)
+	if err != nil {
+		return err
+	}
+	*r = append(*r, g)
+	return nil
+}
+
+// parseGrant reads ROLE[:TRIAL[:SITE]]; auth validates the combination.
+func parseGrant(v string) (auth.Grant, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) > 3 || parts[0] == "" {
+		return auth.Grant{}, fmt.Errorf("want ROLE[:TRIAL[:SITE]], got %q", v)
+	}
+	g := auth.Grant{Role: auth.Role(parts[0])}
+	if len(parts) > 1 {
+		g.Trial = parts[1]
+	}
+	if len(parts) > 2 {
+		g.Site = parts[2]
+	}
+	return g, nil
+}
+
+func userCmd(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 {
+		return exitError{code: 2, msg: userUsage}
+	}
+	sub, args := args[0], args[1:]
+	var b backendFlags
+	var username, fullName string
+	var roles roleFlags
+	var passwordStdin bool
+	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	b.register(fs)
+	fs.StringVar(&username, "username", "", "the account's username")
+	switch sub {
+	case "add":
+		fs.StringVar(&fullName, "full-name", "", "the person's full (printed) name")
+		fs.Var(&roles, "role", "a role grant ROLE[:TRIAL[:SITE]] (repeatable)")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	case "grant", "revoke":
+		fs.Var(&roles, "role", "the role grant ROLE[:TRIAL[:SITE]]")
+	case "deactivate", "activate":
+	default:
+		return exitError{code: 2, msg: userUsage}
+	}
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if username == "" {
+		return exitError{code: 2, msg: "--username is required"}
+	}
+	log, err := newLogger(env, "warn")
+	if err != nil {
+		return err
+	}
+	d, err := b.openDB(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.Start(ctx)
+	svc := auth.New(d, auth.DefaultConfig())
+	by := cliActor()
+	switch sub {
+	case "add":
+		if !passwordStdin {
+			return exitError{code: 2, msg: "user add needs --password-stdin (passwords never go on the command line)"}
+		}
+		sc := bufio.NewScanner(env.stdin)
+		if !sc.Scan() {
+			return exitError{code: 2, msg: "no password on standard input"}
+		}
+		u, err := svc.CreateUser(ctx, by, auth.NewUser{Username: username, FullName: fullName,
+			Password: strings.TrimRight(sc.Text(), "\r"), Grants: roles})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "created user %s (%s)\n", u.Username, u.ID)
+	case "grant", "revoke":
+		if len(roles) != 1 {
+			return exitError{code: 2, msg: "give exactly one --role"}
+		}
+		if sub == "grant" {
+			err = svc.AddGrant(ctx, by, username, roles[0])
+		} else {
+			err = svc.RevokeGrant(ctx, by, username, roles[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s %s: %s\n", sub, username, roles[0])
+	case "deactivate":
+		if err := svc.Deactivate(ctx, by, username); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "deactivated %s\n", username)
+	case "activate":
+		if err := svc.Activate(ctx, by, username); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "activated %s\n", username)
+	}
+	// Entries are chained before the command returns (PostgreSQL).
+	return d.WaitChained(ctx)
+}
+
+// registerAuthFlags adds the session and lockout settings to serve.
+func registerAuthFlags(fs *flag.FlagSet, c *auth.Config) {
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "absolute lifetime of a session")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "a session unused this long expires")
+	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", c.LockoutThreshold, "consecutive failed logins that lock an account")
+	fs.DurationVar(&c.LockoutDuration, "lockout-duration", c.LockoutDuration, "how long a locked account stays locked")
+}
