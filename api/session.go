@@ -22,7 +22,7 @@ func client(c *gin.Context) auth.Client {
 // anonymous is the actor of a request without valid credentials.
 func anonymous(c *gin.Context) audit.Actor {
 	cl := client(c)
-	return audit.Actor{ID: "anonymous", IP: cl.IP, UserAgent: cl.UserAgent}
+	return audit.Actor{ID: auth.Anonymous, IP: cl.IP, UserAgent: cl.UserAgent}
 }
 
 // authenticate resolves the bearer token to a principal; without one the

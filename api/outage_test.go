@@ -1,0 +1,182 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trialgate/trialgate/api"
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/db/postgres"
+	"github.com/trialgate/trialgate/db/postgres/pgtest"
+	"github.com/trialgate/trialgate/storage/fs"
+)
+
+// proxy forwards TCP connections to target until cut, so a test can take
+// the database away from the gateway and give it back.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	down   bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.down {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// cut drops every connection and refuses new ones.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// A database or object store outage gives 503 with Retry-After and a JSON
+// error, and the gateway recovers when the dependency returns.
+func TestOutagesGive503(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	u.Host = px.ln.Addr().String()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	d, err := postgres.Open(ctx, u.String(), 4, db.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.Start(ctx)
+	objects := filepath.Join(t.TempDir(), "objects")
+	store, err := fs.New(objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := auth.New(d, auth.DefaultConfig())
+	if _, err := a.CreateUser(ctx, audit.System("test"), auth.NewUser{Username: "ada", FullName: "Ada",
+		Password: "a long enough passphrase", Grants: []auth.Grant{{Role: auth.Admin}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	get := func(path string) *http.Response {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	want503 := func(what string, resp *http.Response) {
+		t.Helper()
+		defer resp.Body.Close()
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || body.Error.Code != "unavailable" {
+			t.Errorf("%s: %d %q %+v, want 503 with Retry-After", what, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	if r := get("/readyz"); r.StatusCode != http.StatusOK {
+		t.Fatalf("readyz: %d", r.StatusCode)
+	}
+
+	px.cut()
+	want503("readyz, database down", get("/readyz"))
+	login := func() *http.Response {
+		resp, err := http.Post(srv.URL+"/api/v1/auth/login", "application/json",
+			strings.NewReader(`{"username":"ada","password":"a long enough passphrase"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	want503("login, database down", login())
+	px.restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := login()
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("login after the database returned: %d", r.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if err := os.Rename(objects, objects+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	want503("readyz, object store gone", get("/readyz"))
+	os.Rename(objects+".gone", objects)
+	if r := get("/readyz"); r.StatusCode != http.StatusOK {
+		t.Fatalf("readyz after the store returned: %d", r.StatusCode)
+	}
+}
