@@ -89,7 +89,9 @@ func TestKillNineDuringAuditedWrites(t *testing.T) {
 			g := &gateway{t: t, args: b.args(t)}
 			g.addUser("ada", "admin")
 			g.addUser("ivy", "inspector:*")
+			start := time.Now()
 			p := startProcess(t, g.args)
+			t.Logf("started in %v", time.Since(start))
 
 			var acked atomic.Int64 // successful logins the clients saw
 			ctx, cancel := context.WithCancel(context.Background())
@@ -135,7 +137,9 @@ func TestKillNineDuringAuditedWrites(t *testing.T) {
 			t.Logf("%d logins acknowledged before SIGKILL", acked.Load())
 			// Restart: the chain verifies and has no gap (verify checks
 			// seq continuity), and every acknowledged login is there.
+			t.Logf("killed after %v", time.Since(start))
 			p2 := startProcess(t, g.args)
+			t.Logf("restarted after %v", time.Since(start))
 			ivy := token(t, p2.base, "ivy")
 			out, err := exec.Command(binary(t), append([]string{"audit", "verify"}, g.args...)...).CombinedOutput()
 			if err != nil {
