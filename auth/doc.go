@@ -1,0 +1,64 @@
+// Package auth owns TrialGate's identities: individual accounts with
+// argon2id passwords, role grants per trial (and site), bearer-token
+// sessions with absolute and idle expiry, lockout after repeated failures,
+// and electronic signatures (21 CFR 11.50, 11.70, 11.200).
+//
+// Every change is made through db.Write together with its audit entries,
+// all on the system chain; attempts that change nothing (a login with an
+// unknown username, a refused signature on a locked account) are recorded
+// with db.Record, so denied and failed attempts leave their trace. The
+// entries never carry a password, its hash or a bearer token.
+//
+// # Who may call what
+//
+// The caller (the HTTP layer or the CLI) authenticates requests and decides
+// authorization: only an admin (Has(Admin, "", "")) or a system component
+// such as the CLI may call CreateUser, AddGrant, RevokeGrant, Deactivate and
+// Activate. Those functions take the acting identity explicitly (by) and
+// refuse only one thing themselves: a person changing their own account's
+// grants or status, so an administrator cannot raise their own privileges.
+//
+// # Sessions
+//
+// Login returns an opaque bearer token of 256 random bits (base64url); the
+// database holds only its SHA-256, so a copy of the database does not yield
+// working tokens. A session has an id (recorded in the audit trail as the
+// actor's session, never the token), an absolute expiry (Config.SessionTTL)
+// and an idle timeout (Config.IdleTimeout). Last use is written with
+// db.MarkActivity at most once per Config.ActivityInterval, so requests do
+// not each write; the idle check therefore errs on the early side by at
+// most that interval, never late.
+//
+// # Lockout
+//
+// Config.LockoutThreshold consecutive wrong passwords, at login or when
+// signing, lock the account for Config.LockoutDuration. While locked, even
+// the right password is refused and attempts do not extend the lock. After
+// the lock runs out the account starts a fresh count; the right password
+// resets the count. Login gives one public answer, trial.EUnauthorized
+// "invalid username or password", whether the username is unknown, the
+// password wrong, or the account inactive or locked, and verifies a
+// password hash in every case so the timing does not tell them apart; the
+// audit entry records the real reason.
+//
+// # Audit entries written here (system chain)
+//
+//	auth.login           every login attempt; actor "anonymous" (with IP and
+//	                     User-Agent) unless it succeeded; object user/<id>
+//	                     when the account exists; after.username is the
+//	                     attempted username when it is a well-formed one;
+//	                     outcome success, failed (unknown user, wrong
+//	                     password) or denied (inactive or locked account)
+//	auth.locked_out      the lock applied, with locked_until
+//	auth.logout          a session ended by its user (object session/<id>)
+//	auth.token_expired   the first request on an expired session
+//	auth.session_revoked sessions ended by deactivating their account
+//	auth.failures_reset  a correct signing password cleared earlier failures
+//	esign.failed         a refused signature (meaning and record hash)
+//	user.created, user.grant_added, user.grant_revoked,
+//	user.deactivated, user.activated
+//
+// A successful signature is not recorded here: Sign returns the
+// audit.Signature and the caller records it in the transaction of the
+// signed change.
+package auth
