@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -84,24 +85,36 @@ func filterSQL(f audit.Filter) (string, []any) {
 // seq order, from one snapshot. Entries still queued for the sequencer are
 // not yet part of the trail and are not returned.
 func (d *DB) AuditRecords(ctx context.Context, f audit.Filter, fn func(*audit.Record) error) error {
+	return d.Read(ctx, func(r *Reader) error { return eachRecord(ctx, r, f, fn) })
+}
+
+// errStop ends eachRecord early without an error.
+var errStop = errors.New("stop")
+
+// eachRecord streams the records matching f to fn; fn may return errStop.
+func eachRecord(ctx context.Context, r *Reader, f audit.Filter, fn func(*audit.Record) error) error {
 	where, args := filterSQL(f)
-	return d.Read(ctx, func(r *Reader) error {
-		rows, err := r.Query(ctx, selectRecords+where, args...)
-		if err != nil {
-			return fmt.Errorf("db: query audit: %w", err)
+	rows, err := r.Query(ctx, selectRecords+where, args...)
+	if err != nil {
+		return fmt.Errorf("db: query audit: %w", err)
+	}
+	defer rows.Close()
+	var rec audit.Record
+	for rows.Next() {
+		if err := scanRecord(rows, &rec); err != nil {
+			return fmt.Errorf("db: read audit: %w", err)
 		}
-		defer rows.Close()
-		var rec audit.Record
-		for rows.Next() {
-			if err := scanRecord(rows, &rec); err != nil {
-				return fmt.Errorf("db: read audit: %w", err)
+		if err := fn(&rec); err != nil {
+			if err == errStop {
+				return nil
 			}
-			if err := fn(&rec); err != nil {
-				return err
-			}
+			return err
 		}
-		return rows.Err()
-	})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("db: read audit: %w", err)
+	}
+	return nil
 }
 
 // VerifyAudit recomputes the chains named (all chains when none are) from
@@ -145,24 +158,15 @@ func (d *DB) VerifyAudit(ctx context.Context, chains ...string) (audit.Report, e
 		if len(chains) > 0 {
 			f.Chains = chains
 		}
-		where, args := filterSQL(f)
 		v := audit.NewVerifier()
-		rows, err = r.Query(ctx, selectRecords+where, args...)
+		err = eachRecord(ctx, r, f, func(rec *audit.Record) error {
+			if v.Add(rec) != nil {
+				return errStop
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("db: query audit: %w", err)
-		}
-		defer rows.Close()
-		var rec audit.Record
-		for rows.Next() {
-			if err := scanRecord(rows, &rec); err != nil {
-				return fmt.Errorf("db: read audit: %w", err)
-			}
-			if v.Add(&rec) != nil {
-				break
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("db: read audit: %w", err)
+			return err
 		}
 		rep = v.Finish(heads)
 		return nil
