@@ -42,8 +42,10 @@ var (
 	ErrDuplicate = errors.New("db: duplicate key")
 	// ErrUnaudited means a transaction changed data without an audit entry.
 	ErrUnaudited = errors.New("db: change without an audit entry refused")
-	// ErrImmutable means the database refused to change or remove an audit row.
-	ErrImmutable = errors.New("db: audit rows are append-only")
+	// ErrImmutable means the database refused to change or remove a
+	// protected row: an audit entry, a chain head, or a regulated record
+	// that may only gain new states.
+	ErrImmutable = errors.New("db: protected rows cannot be changed or removed")
 )
 
 // Dialect is what a backend package provides.

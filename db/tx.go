@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trialgate/trialgate/audit"
@@ -44,15 +45,29 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (int64, error)
 }
 
 // Query runs a query inside the transaction (it sees the transaction's own
-// changes).
+// changes). A statement that is not a plain SELECT (UPDATE ... RETURNING, a
+// WITH that writes) counts as a change, like Exec.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.noteQuery(query)
 	rows, err := t.tx.QueryContext(ctx, query, args...)
 	return rows, t.db.classify(err)
 }
 
-// QueryRow runs a query that returns at most one row.
+// QueryRow runs a query that returns at most one row; like Query, anything
+// but a plain SELECT counts as a change.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	t.noteQuery(query)
 	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// noteQuery marks the transaction changed unless query is a plain SELECT.
+// A SELECT that calls a writing function is not caught here; on PostgreSQL
+// the regulated tables' deferred trigger still refuses such a commit.
+func (t *Tx) noteQuery(query string) {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	if len(q) < 6 || !strings.EqualFold(q[:6], "select") {
+		t.changed = true
+	}
 }
 
 // Actor returns who this transaction acts for.

@@ -173,6 +173,24 @@ func testUnaudited(t *testing.T, open Opener) {
 	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
 		t.Fatalf("unaudited change committed: %d rows", n)
 	}
+	// A write smuggled through QueryRow is a change too.
+	err = b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+		var id string
+		return tx.QueryRow(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('q', 'y') RETURNING id`).Scan(&id)
+	})
+	if !errors.Is(err, db.ErrUnaudited) {
+		t.Fatalf("INSERT ... RETURNING via QueryRow: err = %v, want ErrUnaudited", err)
+	}
+	// Plain reads need no entry.
+	if err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+		var n int
+		return tx.QueryRow(ctx, ` SELECT count(*) FROM dbtest_item`).Scan(&n)
+	}); err != nil {
+		t.Fatalf("read-only write transaction: %v", err)
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
+		t.Fatalf("unaudited change committed: %d rows", n)
+	}
 	if b.DB.Dialect() == "postgres" {
 		// Layer 3: even SQL that bypasses the Go API cannot commit an
 		// unaudited change to a regulated table.

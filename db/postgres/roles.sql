@@ -19,5 +19,7 @@ REVOKE DELETE, TRUNCATE ON audit_head FROM trialgate_app;
 -- The queue is drained by the sequencer (DELETE of chained entries only,
 -- enforced by a trigger); never updated or truncated.
 REVOKE UPDATE, TRUNCATE ON audit_queue FROM trialgate_app;
+-- Accounts and grants are never removed, only given new states.
+REVOKE DELETE, TRUNCATE ON users, grants, sessions FROM trialgate_app;
 -- Schema history is append-only too.
 REVOKE UPDATE, DELETE, TRUNCATE ON schema_migrations FROM trialgate_app;

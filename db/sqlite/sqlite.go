@@ -61,7 +61,7 @@ func (Dialect) Classify(err error) error {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return fmt.Errorf("%w: %w", db.ErrDuplicate, err)
 	case sqlite3.SQLITE_CONSTRAINT_TRIGGER:
-		// Only the audit tables' triggers RAISE.
+		// Only the guard triggers of protected tables RAISE.
 		return fmt.Errorf("%w: %w", db.ErrImmutable, err)
 	}
 	switch se.Code() & 0xff {
