@@ -194,3 +194,28 @@ func TestVerifyCLIDetectsTampering(t *testing.T) {
 		t.Fatalf("verify after tampering: %v, want exit 1 naming seq %d", err, seq)
 	}
 }
+
+// SIGTERM drains the server and exits 0; the trail still verifies.
+func TestSIGTERMShutsDownGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	g := &gateway{t: t, args: []string{"--data-dir", t.TempDir()}}
+	g.addUser("ada", "admin")
+	p := startProcess(t, g.args)
+	token(t, p.base, "ada")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	if _, err := g.cli("", "audit", "verify"); err != nil {
+		t.Fatalf("verify after shutdown: %v", err)
+	}
+}
