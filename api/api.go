@@ -98,6 +98,10 @@ func New(cfg Config) (*Server, error) {
 	authed.GET("/me", s.h(s.me))
 	authed.GET("/audit", s.h(s.auditQuery))
 	authed.GET("/audit/verify", s.h(s.auditVerify))
+	authed.POST("/users", s.h(s.createUser))
+	authed.GET("/users", s.h(s.listUsers))
+	authed.GET("/users/:username", s.h(s.getUser))
+	authed.PATCH("/users/:username", s.h(s.patchUser))
 
 	s.engine = e
 	return s, nil

@@ -1,0 +1,175 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
+)
+
+// matrixCaller is one column of the authorization matrix: an account with
+// one grant, or nobody (no grants, no token).
+type matrixCaller struct {
+	name  string // also the account's username
+	grant *auth.Grant
+}
+
+// matrixCallers are the columns, in the order of every row's want.
+var matrixCallers = [...]matrixCaller{
+	{"anonymous", nil},
+	{"m-uploader", &auth.Grant{Role: auth.SiteUploader, Trial: "T1", Site: "S1"}},
+	{"m-qc", &auth.Grant{Role: auth.QCReviewer, Trial: "T1"}},
+	{"m-reader", &auth.Grant{Role: auth.Reader, Trial: "T1"}},
+	{"m-adjudicator", &auth.Grant{Role: auth.Adjudicator, Trial: "T1"}},
+	{"m-datamanager", &auth.Grant{Role: auth.DataManager, Trial: "T1"}},
+	{"m-qa-t1", &auth.Grant{Role: auth.QAReviewer, Trial: "T1"}},
+	{"m-qa-all", &auth.Grant{Role: auth.QAReviewer, Trial: auth.AllTrials}},
+	{"m-inspector-t1", &auth.Grant{Role: auth.Inspector, Trial: "T1"}},
+	{"m-inspector-all", &auth.Grant{Role: auth.Inspector, Trial: auth.AllTrials}},
+	{"m-admin", &auth.Grant{Role: auth.Admin}},
+	{"m-inspector-t2", &auth.Grant{Role: auth.Inspector, Trial: "T2"}},
+	{"m-qa-t2", &auth.Grant{Role: auth.QAReviewer, Trial: "T2"}},
+}
+
+// statuses are a row's expected statuses, one per matrixCallers column.
+type statuses [len(matrixCallers)]int
+
+// matrixTarget is the account the per-user endpoints name.
+const matrixTarget = "m-target"
+
+const (
+	ok   = http.StatusOK
+	made = http.StatusCreated
+	none = http.StatusNoContent
+	who  = http.StatusUnauthorized
+	no   = http.StatusForbidden
+)
+
+// Every endpoint against every kind of caller gets exactly the expected
+// status, and every refusal is in the audit trail.
+func TestAuthorizationMatrix(t *testing.T) {
+	g := newGateway(t)
+	ids := map[string]string{"anonymous": auth.Anonymous}
+	for _, c := range matrixCallers[1:] {
+		ids[c.name] = g.addUser(t, c.name, *c.grant)
+	}
+	g.addUser(t, matrixTarget, auth.Grant{Role: auth.Reader, Trial: "T1"})
+
+	login := func(caller string) any {
+		if caller == "anonymous" {
+			return map[string]string{"username": "nobody-here", "password": testPassword}
+		}
+		return map[string]string{"username": caller, "password": testPassword}
+	}
+	newUser := func(caller string) any {
+		return map[string]any{"username": "made-by-" + caller, "full_name": "Made By " + caller,
+			"password": testPassword, "grants": []map[string]string{{"role": "reader", "trial": "T1"}}}
+	}
+	stillActive := func(string) any { return map[string]any{"active": true} }
+
+	// Columns: anonymous, site_uploader:T1:S1, qc_reviewer:T1, reader:T1,
+	// adjudicator:T1, data_manager:T1, qa_reviewer:T1, qa_reviewer:*,
+	// inspector:T1, inspector:*, admin, inspector:T2, qa_reviewer:T2.
+	rows := []struct {
+		method string
+		route  string // the route template, as refusals name it
+		query  string
+		body   func(caller string) any // nil: no body
+		want   statuses
+	}{
+		{"GET", "/healthz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/readyz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/metrics", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/api/v1/openapi.json", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		// Anonymous tries an unknown account; the others their own.
+		{"POST", "/api/v1/auth/login", "", login, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"POST", "/api/v1/auth/logout", "", nil, statuses{who, none, none, none, none, none, none, none, none, none, none, none, none}},
+		{"GET", "/api/v1/me", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/api/v1/audit", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}},
+		{"GET", "/api/v1/audit", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}},
+		{"GET", "/api/v1/audit", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}},
+		{"GET", "/api/v1/audit", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/api/v1/audit/verify", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}},
+		{"GET", "/api/v1/audit/verify", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}},
+		{"GET", "/api/v1/audit/verify", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}},
+		{"GET", "/api/v1/audit/verify", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}},
+		{"POST", "/api/v1/users", "", newUser, statuses{who, no, no, no, no, no, no, no, no, no, made, no, no}},
+		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
+		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
+		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
+	}
+
+	// refusal identifies an audit entry recording a refused request.
+	type refusal struct {
+		action  audit.Action
+		outcome audit.Outcome
+		actor   string
+		object  string
+		trial   string
+	}
+	wantRefusals := map[refusal]int{}
+	for _, row := range rows {
+		path := strings.Replace(row.route, ":username", matrixTarget, 1)
+		if row.query != "" {
+			path += "?" + row.query
+		}
+		for i, c := range matrixCallers {
+			name := row.method + " " + path + " as " + c.name
+			token := ""
+			if c.grant != nil {
+				token = g.login(t, c.name) // a fresh session: logout ends it
+			}
+			var body any
+			if row.body != nil {
+				body = row.body(c.name)
+			}
+			r := g.do(t, row.method, path, token, body)
+			if r.status != row.want[i] {
+				t.Errorf("%s: %d %s, want %d", name, r.status, r.body, row.want[i])
+			}
+			if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
+				continue
+			}
+			if row.route == "/api/v1/auth/login" {
+				// A refused login is recorded by auth as the attempt itself.
+				wantRefusals[refusal{audit.ActionLogin, audit.Failed, auth.Anonymous, "", ""}]++
+				continue
+			}
+			// Without credentials the refusal comes before the handler reads
+			// the trial: it is on the system chain. A caller refused the
+			// audit of one trial is recorded on that trial's chain.
+			trialID, _ := strings.CutPrefix(row.query, "trial=")
+			if trialID == "system" || c.grant == nil {
+				trialID = ""
+			}
+			wantRefusals[refusal{audit.ActionAccessDenied, audit.Denied, ids[c.name],
+				row.method + " " + row.route, trialID}]++
+		}
+	}
+
+	got := map[refusal]int{}
+	for _, e := range g.trail(t) {
+		ent := e.entry
+		if ent.Action == audit.ActionAccessDenied || ent.Action == audit.ActionLogin && ent.Outcome != audit.Success {
+			got[refusal{ent.Action, ent.Outcome, ent.Actor.ID, ent.Object.ID, ent.Trial}]++
+		}
+	}
+	for k, n := range wantRefusals {
+		if got[k] != n {
+			t.Errorf("refusal %+v recorded %d times, want %d", k, got[k], n)
+		}
+	}
+	for k, n := range got {
+		if _, ok := wantRefusals[k]; !ok {
+			t.Errorf("unexpected refusal %+v recorded %d times", k, n)
+		}
+	}
+	refused := 0
+	for _, n := range wantRefusals {
+		refused += n
+	}
+	t.Logf("%d endpoints x %d callers = %d requests; %d refusals, each audited",
+		len(rows), len(matrixCallers), len(rows)*len(matrixCallers), refused)
+}

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/trial"
+)
+
+// The account endpoints are for administrators only. Accounts are never
+// deleted: PATCH revokes grants and deactivates. Every change is made (and
+// audited) by auth; reading accounts is not trial data and is not audited
+// beyond the refusals.
+
+// grantRecordJSON is a live grant as an administrator sees it.
+type grantRecordJSON struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Trial     string    `json:"trial,omitempty"`
+	Site      string    `json:"site,omitempty"`
+	GrantedAt time.Time `json:"granted_at"`
+	GrantedBy string    `json:"granted_by"`
+}
+
+// accountJSON is the public shape of an account: never a password or hash.
+type accountJSON struct {
+	ID          string            `json:"id"`
+	Username    string            `json:"username"`
+	FullName    string            `json:"full_name"`
+	Active      bool              `json:"active"`
+	CreatedAt   time.Time         `json:"created_at"`
+	LockedUntil *time.Time        `json:"locked_until,omitempty"`
+	Grants      []grantRecordJSON `json:"grants"`
+}
+
+func accountOf(a auth.Account) accountJSON {
+	out := accountJSON{ID: a.ID, Username: a.Username, FullName: a.FullName, Active: a.Active,
+		CreatedAt: a.Created.UTC(), Grants: make([]grantRecordJSON, 0, len(a.Grants))}
+	if !a.LockedUntil.IsZero() {
+		t := a.LockedUntil.UTC()
+		out.LockedUntil = &t
+	}
+	for _, g := range a.Grants {
+		out.Grants = append(out.Grants, grantRecordJSON{ID: g.ID, Role: string(g.Role), Trial: g.Trial, Site: g.Site,
+			GrantedAt: g.GrantedAt.UTC(), GrantedBy: g.GrantedBy})
+	}
+	return out
+}
+
+// grantsOf converts and validates requested grants, refusing one listed
+// twice, so that a request is checked whole before anything changes.
+func grantsOf(in []grantJSON) ([]auth.Grant, error) {
+	out := make([]auth.Grant, 0, len(in))
+	for _, j := range in {
+		g := auth.Grant{Role: auth.Role(j.Role), Trial: j.Trial, Site: j.Site}
+		if err := g.Validate(); err != nil {
+			return nil, err
+		}
+		for _, h := range out {
+			if h == g {
+				return nil, trial.Errorf(trial.EInvalid, "grant %s is listed twice", g)
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// asAdmin returns the caller if they hold the admin role. Otherwise it
+// refuses the request (403, audited on the system chain) and returns nil;
+// the handler then returns nil.
+func (s *Server) asAdmin(c *gin.Context) *auth.Principal {
+	p := principal(c)
+	if !p.Has(auth.Admin, "", "") {
+		s.forbid(c, p, "", "only an administrator may manage accounts")
+		return nil
+	}
+	return p
+}
+
+// refuseOr passes err on, except that a refusal by auth (an administrator
+// changing their own account) is recorded in the audit trail as every 403 is.
+func (s *Server) refuseOr(c *gin.Context, p *auth.Principal, err error) error {
+	if trial.ErrorCode(err) == trial.EForbidden {
+		s.deny(c, p.Actor(auth.Admin), err, "")
+		return nil
+	}
+	return err
+}
+
+type createUserRequest struct {
+	Username string      `json:"username"`
+	FullName string      `json:"full_name"`
+	Password string      `json:"password"`
+	Grants   []grantJSON `json:"grants"`
+}
+
+// createUser creates an account (201 with the account and its grants).
+func (s *Server) createUser(c *gin.Context) error {
+	p := s.asAdmin(c)
+	if p == nil {
+		return nil
+	}
+	var req createUserRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	grants, err := grantsOf(req.Grants)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	u, err := s.auth.CreateUser(ctx, p.Actor(auth.Admin),
+		auth.NewUser{Username: req.Username, FullName: req.FullName, Password: req.Password, Grants: grants})
+	if err != nil {
+		return err
+	}
+	a, err := s.auth.GetUser(ctx, u.Username)
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/api/v1/users/"+url.PathEscape(a.Username))
+	c.JSON(http.StatusCreated, accountOf(a))
+	return nil
+}
+
+// patchUserRequest is a change to an account. Grants, when present, is the
+// complete set of live grants the account should hold afterwards.
+type patchUserRequest struct {
+	Grants *[]grantJSON `json:"grants"`
+	Active *bool        `json:"active"`
+}
+
+// patchUser brings an account's live grants and status to the requested
+// ones. Each step is its own audited change in auth; they run removals
+// first (revocations, then deactivation) and additions last, so a failure
+// part way leaves the account with no more privilege than before or after.
+// Asking for the state the account already has changes nothing.
+func (s *Server) patchUser(c *gin.Context) error {
+	p := s.asAdmin(c)
+	if p == nil {
+		return nil
+	}
+	var req patchUserRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Grants == nil && req.Active == nil {
+		return trial.Errorf(trial.EInvalid, "nothing to change: set grants, active or both")
+	}
+	var want []auth.Grant
+	if req.Grants != nil {
+		var err error
+		if want, err = grantsOf(*req.Grants); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request.Context()
+	username := c.Param("username")
+	cur, err := s.auth.GetUser(ctx, username)
+	if err != nil {
+		return err
+	}
+	var add, revoke []auth.Grant
+	if req.Grants != nil {
+		have := make(map[auth.Grant]bool, len(cur.Grants))
+		for _, g := range cur.Grants {
+			have[g.Grant] = true
+		}
+		wanted := make(map[auth.Grant]bool, len(want))
+		for _, g := range want {
+			wanted[g] = true
+			if !have[g] {
+				add = append(add, g)
+			}
+		}
+		for _, g := range cur.Grants {
+			if !wanted[g.Grant] {
+				revoke = append(revoke, g.Grant)
+			}
+		}
+	}
+	by := p.Actor(auth.Admin)
+	for _, g := range revoke {
+		if err := s.auth.RevokeGrant(ctx, by, cur.Username, g); err != nil {
+			return s.refuseOr(c, p, err)
+		}
+	}
+	if req.Active != nil && !*req.Active && cur.Active {
+		if err := s.auth.Deactivate(ctx, by, cur.Username); err != nil {
+			return s.refuseOr(c, p, err)
+		}
+	}
+	for _, g := range add {
+		if err := s.auth.AddGrant(ctx, by, cur.Username, g); err != nil {
+			return s.refuseOr(c, p, err)
+		}
+	}
+	if req.Active != nil && *req.Active && !cur.Active {
+		if err := s.auth.Activate(ctx, by, cur.Username); err != nil {
+			return s.refuseOr(c, p, err)
+		}
+	}
+	a, err := s.auth.GetUser(ctx, cur.Username)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, accountOf(a))
+	return nil
+}
+
+// listUsers returns every account, active or not, with its live grants.
+func (s *Server) listUsers(c *gin.Context) error {
+	if s.asAdmin(c) == nil {
+		return nil
+	}
+	accounts, err := s.auth.ListUsers(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]accountJSON, 0, len(accounts))
+	for _, a := range accounts {
+		out = append(out, accountOf(a))
+	}
+	c.JSON(http.StatusOK, gin.H{"users": out})
+	return nil
+}
+
+// getUser returns one account with its live grants.
+func (s *Server) getUser(c *gin.Context) error {
+	if s.asAdmin(c) == nil {
+		return nil
+	}
+	a, err := s.auth.GetUser(c.Request.Context(), c.Param("username"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, accountOf(a))
+	return nil
+}
