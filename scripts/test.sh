@@ -208,3 +208,10 @@ fi
 
 log "go test $PACKAGES $*"
 go test -count=1 -timeout 20m $PACKAGES "$@"
+
+# Benchmarks run briefly, as regression checks (they fail only if they
+# break, never on a figure): bench/README.md has the real measurements.
+if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
+	log "benchmarks (brief)"
+	go test -count=1 -run '^$' -bench . -benchtime 10x ./bench/...
+fi
