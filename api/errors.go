@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -45,12 +44,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 		code, status = trial.EInternal, http.StatusInternalServerError
 	}
 	log := s.log.With("request_id", requestID(c))
-	switch {
-	case status >= 500:
+	if status >= 500 {
 		// The cause goes to the log only; it never reaches the client.
 		log.Error("request failed", "route", route(c), "code", code, "err", err)
-	case errors.Is(err, errLogged):
-	default:
+	} else {
 		log.Info("request refused", "route", route(c), "code", code, "message", trial.ErrorMessage(err))
 	}
 	if status == http.StatusServiceUnavailable {
@@ -67,9 +64,6 @@ func (s *Server) fail(c *gin.Context, err error) {
 	body.Error.Message = trial.ErrorMessage(err)
 	c.AbortWithStatusJSON(status, body)
 }
-
-// errLogged marks an error whose refusal was already recorded.
-var errLogged = errors.New("api: already logged")
 
 func route(c *gin.Context) string {
 	if r := c.FullPath(); r != "" {

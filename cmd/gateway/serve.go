@@ -46,6 +46,7 @@ func serveCmd(ctx context.Context, env *environment, args []string) error {
 	}
 	m := &Main{cfg: cfg, log: log}
 	if err := m.Open(ctx); err != nil {
+		m.Close()
 		return err
 	}
 	defer m.Close()
