@@ -102,6 +102,11 @@ func New(cfg Config) (*Server, error) {
 	authed.GET("/users", s.h(s.listUsers))
 	authed.GET("/users/:username", s.h(s.getUser))
 	authed.PATCH("/users/:username", s.h(s.patchUser))
+	authed.POST("/trials", s.h(s.createTrial))
+	authed.GET("/trials/:trial", s.h(s.getTrial))
+	authed.PUT("/trials/:trial", s.h(s.changeTrial))
+	authed.GET("/trials/:trial/versions/:n", s.h(s.getVersion))
+	authed.POST("/trials/:trial/versions/:n/approve", s.h(s.approveVersion))
 
 	s.engine = e
 	return s, nil

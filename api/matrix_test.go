@@ -68,6 +68,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			"password": testPassword, "grants": []map[string]string{{"role": "reader", "trial": "T1"}}}
 	}
 	stillActive := func(string) any { return map[string]any{"active": true} }
+	matrixDefinition := func(name string) func(string) any {
+		return func(string) any { return trialDefinition(t, "T1", name) }
+	}
+	matrixApproval := func(string) any { return map[string]string{"password": testPassword, "meaning": "approval"} }
+	matrixChange := func(caller string) any {
+		return map[string]any{"definition": trialDefinition(t, "T1", "Changed by "+caller), "reason": "matrix"}
+	}
+	defineTrial(t, g, "T1")
 
 	// Columns: anonymous, site_uploader:T1:S1, qc_reviewer:T1, reader:T1,
 	// adjudicator:T1, data_manager:T1, qa_reviewer:T1, qa_reviewer:*,
@@ -99,6 +107,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
 		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
 		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
+		// T1 exists (defined from the command line): the data manager's
+		// create passes authorization and meets the existing trial.
+		{"POST", "/api/v1/trials", "", matrixDefinition(""), statuses{who, no, no, no, no, http.StatusConflict, no, no, no, no, no, no, no}},
+		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}},
+		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}},
+		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}},
+		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}},
 	}
 
 	// refusal identifies an audit entry recording a refused request.
@@ -111,7 +126,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	wantRefusals := map[refusal]int{}
 	for _, row := range rows {
-		path := strings.Replace(row.route, ":username", matrixTarget, 1)
+		path := strings.NewReplacer(":username", matrixTarget, ":trial", "T1", ":n", "1").Replace(row.route)
 		if row.query != "" {
 			path += "?" + row.query
 		}
@@ -141,6 +156,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			// the trial: it is on the system chain. A caller refused the
 			// audit of one trial is recorded on that trial's chain.
 			trialID, _ := strings.CutPrefix(row.query, "trial=")
+			if strings.HasPrefix(row.route, "/api/v1/trials") {
+				trialID = "T1" // the trial of the path or body
+			}
 			if trialID == "system" || c.grant == nil {
 				trialID = ""
 			}

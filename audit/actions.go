@@ -30,6 +30,10 @@ const (
 	ActionUserGrantRevoke Action = "user.grant_revoked"
 	ActionUserDeactivated Action = "user.deactivated"
 	ActionUserActivated   Action = "user.activated"
+
+	ActionTrialCreated  Action = "trial.created"
+	ActionTrialChanged  Action = "trial.changed"
+	ActionTrialApproved Action = "trial.approved"
 )
 
 // Actions describes every registered action.
@@ -56,6 +60,10 @@ var Actions = map[Action]string{
 	ActionUserGrantRevoke: "a role grant was revoked from an account",
 	ActionUserDeactivated: "an account was deactivated",
 	ActionUserActivated:   "an account was reactivated",
+
+	ActionTrialCreated:  "a trial was defined (its definition version 1)",
+	ActionTrialChanged:  "a trial definition was changed: a new version, with a reason",
+	ActionTrialApproved: "a trial definition version was approved by electronic signature",
 }
 
 // Known reports whether a is a registered action.

@@ -15,6 +15,7 @@ commands:
   migrate   apply database migrations
   user      add, grant, revoke, deactivate or activate accounts
   audit     verify or export the audit trail
+  trial     define a trial from a JSON file
 
 Run "gateway <command> -h" for a command's flags. Every flag can also be
 set by the environment variable GATEWAY_<FLAG> (e.g. GATEWAY_DATABASE_URL).
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return userCmd(ctx, env, rest)
 	case "audit":
 		return auditCmd(ctx, env, rest)
+	case "trial":
+		return trialCmd(ctx, env, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,262 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate/trial/registry"
+)
+
+// The trial definition endpoints. Only a data manager of the trial defines,
+// changes and approves it: the administrator manages accounts and grants
+// and never trial data (DESIGN.md section 3), so an admin grant does not
+// suffice. Reading a definition needs any grant covering the trial (an
+// all-trials inspector or QA reviewer included).
+
+// signatureJSON is the manifestation of an approval signature (21 CFR
+// 11.50): printed name, time and meaning, with the signer's id, the signed
+// record's SHA-256 and whether it still verifies against the stored bytes.
+type signatureJSON struct {
+	Signer         string `json:"signer"`
+	Name           string `json:"name"`
+	Time           string `json:"time"`
+	Meaning        string `json:"meaning"`
+	RecordSHA256   string `json:"record_sha256"`
+	SignatureValid bool   `json:"signature_valid"`
+	Problem        string `json:"problem,omitempty"`
+}
+
+// versionJSON is one version of a trial definition.
+type versionJSON struct {
+	Trial      string          `json:"trial"`
+	Version    int             `json:"version"`
+	SHA256     string          `json:"sha256"`
+	CreatedAt  time.Time       `json:"created_at"`
+	CreatedBy  string          `json:"created_by"`
+	AuthorName string          `json:"author_name"`
+	Reason     string          `json:"reason,omitempty"`
+	Approval   *signatureJSON  `json:"approval"`
+	Definition json.RawMessage `json:"definition,omitempty"`
+}
+
+func versionOf(v registry.Version, withDefinition bool) versionJSON {
+	out := versionJSON{Trial: v.Trial, Version: v.Version, SHA256: v.SHA256, CreatedAt: v.Created,
+		CreatedBy: v.CreatedBy, AuthorName: v.AuthorName, Reason: v.Reason}
+	if withDefinition {
+		if json.Valid(v.Definition) {
+			out.Definition = v.Definition
+		} else {
+			// Damaged bytes are not passed on as JSON; the signature
+			// check below reports the damage.
+			out.Definition, _ = json.Marshal(string(v.Definition))
+		}
+	}
+	if a := v.Approval; a != nil {
+		out.Approval = &signatureJSON{Signer: a.Signature.Signer, Name: a.Signature.Name, Time: a.Signature.Time,
+			Meaning: a.Signature.Meaning, RecordSHA256: a.Signature.RecordSHA256, SignatureValid: a.Valid == nil}
+		if a.Valid != nil {
+			out.Approval.Problem = trial.ErrorMessage(a.Valid)
+		}
+	}
+	return out
+}
+
+// registry returns the trial definition service.
+func (s *Server) registry() *registry.Service { return registry.New(s.db, s.auth, nil) }
+
+// trialParam returns the trial id of the path, or "" when it is not a
+// valid id (it then names no trial's audit chain).
+func trialParam(c *gin.Context) string {
+	id := c.Param("trial")
+	if !trial.ValidID(id) {
+		return ""
+	}
+	return id
+}
+
+// asDataManager returns the caller if they are a data manager of trialID;
+// otherwise it refuses (403, audited on the trial's chain) and returns nil.
+func (s *Server) asDataManager(c *gin.Context, trialID, msg string) *auth.Principal {
+	p := principal(c)
+	if trialID == "" || !p.Has(auth.DataManager, trialID, "") {
+		s.forbid(c, p, trialID, "%s", msg)
+		return nil
+	}
+	return p
+}
+
+// createTrial defines a new trial: POST /api/v1/trials with the definition
+// as the body.
+func (s *Server) createTrial(c *gin.Context) error {
+	var raw json.RawMessage
+	if err := s.decodeJSON(c, &raw); err != nil {
+		return err
+	}
+	// Authorize on the id before validating, so that only a data manager
+	// of the trial learns what is wrong with a definition.
+	var head struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &head) // a malformed id is refused below
+	trialID := head.ID
+	if !trial.ValidID(trialID) {
+		trialID = ""
+	}
+	p := s.asDataManager(c, trialID, "only a data manager of the trial may define it")
+	if p == nil {
+		return nil
+	}
+	def, err := trial.ParseDefinition(raw)
+	if err != nil {
+		return err
+	}
+	v, err := s.registry().Create(c.Request.Context(), p.Actor(auth.DataManager), def)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, versionOf(v, true))
+	return nil
+}
+
+// changeRequest is the body of PUT /api/v1/trials/{trial}.
+type changeRequest struct {
+	Definition json.RawMessage `json:"definition"`
+	Reason     string          `json:"reason"`
+}
+
+// changeTrial records a new version of a definition.
+func (s *Server) changeTrial(c *gin.Context) error {
+	trialID := trialParam(c)
+	p := s.asDataManager(c, trialID, "only a data manager of the trial may change its definition")
+	if p == nil {
+		return nil
+	}
+	var req changeRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Definition) == 0 {
+		return trial.Errorf(trial.EInvalid, "definition: required")
+	}
+	def, err := trial.ParseDefinition(req.Definition)
+	if err != nil {
+		return err
+	}
+	if def.ID != trialID {
+		return trial.Errorf(trial.EInvalid, "definition.id: %q does not match the trial %q of the path", def.ID, trialID)
+	}
+	v, err := s.registry().Change(c.Request.Context(), p.Actor(auth.DataManager), def, req.Reason)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, versionOf(v, true))
+	return nil
+}
+
+// readerOfTrial returns the caller if any grant of theirs covers the trial;
+// otherwise it refuses (403, audited) and returns nil.
+func (s *Server) readerOfTrial(c *gin.Context, trialID string) *auth.Principal {
+	p := principal(c)
+	for _, g := range p.Grants {
+		if trialID != "" && (g.Covers(trialID, "") || g.Trial == trialID) {
+			return p
+		}
+	}
+	s.forbid(c, p, trialID, "no role in this trial")
+	return nil
+}
+
+// getTrial returns a trial's current version (with its definition) and
+// the list of all versions.
+func (s *Server) getTrial(c *gin.Context) error {
+	trialID := trialParam(c)
+	if s.readerOfTrial(c, trialID) == nil {
+		return nil
+	}
+	t, err := s.registry().Get(c.Request.Context(), trialID)
+	if err != nil {
+		return err
+	}
+	versions := make([]versionJSON, 0, len(t.Versions))
+	for _, v := range t.Versions {
+		versions = append(versions, versionOf(v, false))
+	}
+	c.JSON(http.StatusOK, gin.H{"id": t.ID, "name": t.Name, "current_version": t.Current.Version,
+		"current": versionOf(t.Current, true), "versions": versions})
+	return nil
+}
+
+// versionParam reads the version number of the path.
+func versionParam(c *gin.Context) (int, error) {
+	n, err := strconv.Atoi(c.Param("n"))
+	if err != nil || n < 1 {
+		return 0, trial.Errorf(trial.EInvalid, "version must be a positive integer")
+	}
+	return n, nil
+}
+
+// getVersion returns one version with its definition.
+func (s *Server) getVersion(c *gin.Context) error {
+	trialID := trialParam(c)
+	if s.readerOfTrial(c, trialID) == nil {
+		return nil
+	}
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.registry().Version(c.Request.Context(), trialID, n)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, versionOf(v, true))
+	return nil
+}
+
+// approveRequest is the body of an approval: the password, re-entered, and
+// the meaning, which must be "approval".
+type approveRequest struct {
+	Password string `json:"password"`
+	Meaning  string `json:"meaning"`
+}
+
+// approveVersion approves a version by electronic signature.
+func (s *Server) approveVersion(c *gin.Context) error {
+	trialID := trialParam(c)
+	p := s.asDataManager(c, trialID, "only a data manager of the trial may approve its definition")
+	if p == nil {
+		return nil
+	}
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	var req approveRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Password == "" {
+		return trial.Errorf(trial.EInvalid, "password: required to sign")
+	}
+	v, err := s.registry().Approve(c.Request.Context(), p, trialID, n, req.Password, req.Meaning)
+	var te *trial.Error
+	if errors.As(err, &te) && te.Code == trial.EForbidden {
+		// Self-approval: refused and audited like any other 403.
+		return s.forbid(c, p, trialID, "%s", te.Message)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.awaitChained(c.Request.Context()); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, versionOf(v, true))
+	return nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate/trial/registry"
+)
+
+const trialUsage = `usage: gateway trial create --file trial.json
+(the same JSON as POST /api/v1/trials; and the storage flags of serve)`
+
+// maxDefinitionFile bounds a definition file, like the API's body limit.
+const maxDefinitionFile = 1 << 20
+
+// trialCmd defines trials from the command line, audited as system:cli.
+func trialCmd(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return exitError{code: 2, msg: trialUsage}
+	}
+	var b backendFlags
+	var file string
+	fs := flag.NewFlagSet("trial create", flag.ContinueOnError)
+	b.register(fs)
+	fs.StringVar(&file, "file", "", "the trial definition (JSON)")
+	if err := env.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if file == "" {
+		return exitError{code: 2, msg: "--file is required"}
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("trial create: %w", err)
+	}
+	if st.Size() > maxDefinitionFile {
+		return exitError{code: 2, msg: fmt.Sprintf("%s is larger than %d bytes", file, maxDefinitionFile)}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("trial create: %w", err)
+	}
+	def, err := trial.ParseDefinition(data)
+	if err != nil {
+		return exitError{code: 1, msg: trial.ErrorMessage(err)}
+	}
+	log, err := newLogger(env, "warn")
+	if err != nil {
+		return err
+	}
+	d, err := b.openDB(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.Start(ctx)
+	v, err := registry.New(d, auth.New(d, auth.DefaultConfig()), nil).Create(ctx, cliActor(), def)
+	if err != nil {
+		return err
+	}
+	if err := d.WaitChained(ctx); err != nil {
+		return fmt.Errorf("trial create: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "created trial %s version %d (sha256 %s)\n", v.Trial, v.Version, v.SHA256)
+	return nil
+}

@@ -1,0 +1,249 @@
+package registry_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/db/postgres"
+	"github.com/trialgate/trialgate/db/postgres/pgtest"
+	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate/trial/registry"
+)
+
+const password = "correct horse battery staple"
+
+const definition = `{"id":"T1","name":"Trial One","sites":[{"id":"S01","name":"One"}],
+ "visits":[{"id":"BL","label":"Baseline"}],"deid":{"options":["clean_descriptors"]},"qc":{"rules":[]},
+ "reads":{"design":"single","form":{"fields":[{"id":"ok","type":"boolean","required":true}]}}}`
+
+// backend is a migrated, started database with a raw handle behind it.
+type backend struct {
+	db  *db.DB
+	raw *sql.DB
+}
+
+func openSQLite(t *testing.T) backend {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	d, err := sqlite.Open(ctx, path, db.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return start(t, d, raw)
+}
+
+func openPostgres(t *testing.T) backend {
+	url := pgtest.NewDatabase(t)
+	d, err := postgres.Open(context.Background(), url, 0, db.Options{Logger: slog.New(slog.DiscardHandler),
+		SequencerInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return start(t, d, pgtest.Open(t, url))
+}
+
+func start(t *testing.T, d *db.DB, raw *sql.DB) backend {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.Start(ctx)
+	return backend{db: d, raw: raw}
+}
+
+func parse(t *testing.T, s string) *trial.Definition {
+	t.Helper()
+	d, err := trial.ParseDefinition([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// principal creates a data manager of T1 and returns them as a principal.
+func principal(t *testing.T, a *auth.Service, username string) *auth.Principal {
+	t.Helper()
+	g := auth.Grant{Role: auth.DataManager, Trial: "T1"}
+	u, err := a.CreateUser(context.Background(), audit.System("test"),
+		auth.NewUser{Username: username, FullName: "Dr " + username, Password: password, Grants: []auth.Grant{g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &auth.Principal{User: u, Grants: []auth.Grant{g}, SessionID: "s_test"}
+}
+
+func actions(t *testing.T, d *db.DB) map[audit.Action][]*audit.Entry {
+	t.Helper()
+	ctx := context.Background()
+	if err := d.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := map[audit.Action][]*audit.Entry{}
+	err := d.AuditRecords(ctx, audit.Filter{}, func(r *audit.Record) error {
+		e, err := audit.Decode(r.Entry)
+		if err != nil {
+			return err
+		}
+		out[e.Action] = append(out[e.Action], e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLifecycleSQLite(t *testing.T)   { lifecycle(t, openSQLite(t)) }
+func TestLifecyclePostgres(t *testing.T) { lifecycle(t, openPostgres(t)) }
+
+// lifecycle creates, changes, reads and approves a trial, with refusals.
+func lifecycle(t *testing.T, b backend) {
+	ctx := context.Background()
+	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	svc := registry.New(b.db, a, nil)
+	alice, bob := principal(t, a, "alice"), principal(t, a, "bob")
+
+	v1, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1.Version != 1 {
+		t.Fatalf("version %d", v1.Version)
+	}
+	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); trial.ErrorCode(err) != trial.EConflict {
+		t.Errorf("second create: %v", err)
+	}
+	changed := parse(t, definition)
+	changed.Name = "Trial One (amended)"
+	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, ""); trial.ErrorMessage(err) != "reason: required for a change" {
+		t.Errorf("change without reason: %v", err)
+	}
+	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), parse(t, definition), "no-op"); trial.ErrorCode(err) != trial.EConflict {
+		t.Errorf("identical change: %v", err)
+	}
+	v2, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, "protocol amendment 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Version != 2 {
+		t.Fatalf("version %d", v2.Version)
+	}
+	tr, err := svc.Get(ctx, "T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Current.Version != 2 || len(tr.Versions) != 2 || tr.Name != changed.Name {
+		t.Fatalf("trial %+v", tr)
+	}
+	old, err := svc.Version(ctx, "T1", 1)
+	if err != nil || string(old.Definition) != string(v1.Definition) {
+		t.Fatalf("version 1: %v", err)
+	}
+	if _, err := svc.Version(ctx, "T1", 3); trial.ErrorCode(err) != trial.ENotFound {
+		t.Errorf("version 3: %v", err)
+	}
+
+	// Alice authored version 2: she may not approve it.
+	if _, err := svc.Approve(ctx, alice, "T1", 2, password, auth.MeaningApproval); trial.ErrorCode(err) != trial.EForbidden {
+		t.Errorf("self-approval: %v", err)
+	}
+	// A wrong password is refused and audited by auth.
+	if _, err := svc.Approve(ctx, bob, "T1", 2, "wrong password", auth.MeaningApproval); trial.ErrorCode(err) != trial.EUnauthorized {
+		t.Errorf("wrong password: %v", err)
+	}
+	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningReview); trial.ErrorCode(err) != trial.EInvalid {
+		t.Errorf("wrong meaning: %v", err)
+	}
+	ap, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Approval == nil || ap.Approval.Valid != nil || ap.Approval.Signature.Name != "Dr bob" ||
+		ap.Approval.Signature.Meaning != auth.MeaningApproval || ap.Approval.Signature.RecordSHA256 != v2.SHA256 {
+		t.Fatalf("approval %+v", ap.Approval)
+	}
+	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval); trial.ErrorCode(err) != trial.EConflict {
+		t.Errorf("second approval: %v", err)
+	}
+	got, err := svc.Version(ctx, "T1", 2)
+	if err != nil || got.Approval == nil || got.Approval.Valid != nil || got.Approval.Signature != ap.Approval.Signature {
+		t.Fatalf("stored approval %+v: %v", got.Approval, err)
+	}
+
+	// The stored bytes are protected against change through SQL.
+	if _, err := b.raw.ExecContext(ctx, `UPDATE trial_versions SET definition = $1 WHERE trial_id = 'T1' AND version = 2`,
+		[]byte(`{}`)); err == nil {
+		t.Error("a signed definition was changed in place")
+	}
+
+	as := actions(t, b.db)
+	if n := len(as[audit.ActionTrialCreated]); n != 1 {
+		t.Errorf("%d trial.created", n)
+	}
+	if ch := as[audit.ActionTrialChanged]; len(ch) != 1 || ch[0].Reason != "protocol amendment 1" || ch[0].Trial != "T1" {
+		t.Errorf("trial.changed %+v", ch)
+	}
+	if ap := as[audit.ActionTrialApproved]; len(ap) != 1 || ap[0].Signature == nil ||
+		ap[0].Signature.RecordSHA256 != v2.SHA256 || ap[0].Actor.ID != bob.User.ID {
+		t.Errorf("trial.approved %+v", ap)
+	}
+	if f := as[audit.ActionSignFailed]; len(f) != 1 || f[0].Actor.ID != bob.User.ID {
+		t.Errorf("esign.failed %+v", f)
+	}
+	rep, err := b.db.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Errorf("audit trail does not verify: %+v", rep)
+	}
+}
+
+// A signed definition changed by hand, behind the gateway (its guard
+// trigger dropped first, as a hostile administrator could), is reported as
+// a signature mismatch.
+func TestTamperedApprovalSQLite(t *testing.T) {
+	ctx := context.Background()
+	b := openSQLite(t)
+	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	svc := registry.New(b.db, a, nil)
+	alice, bob := principal(t, a, "alice"), principal(t, a, "bob")
+	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Approve(ctx, bob, "T1", 1, password, auth.MeaningApproval); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP TRIGGER trial_versions_approve_only`,
+		`UPDATE trial_versions SET definition = replace(definition, 'Trial One', 'Trial 0ne') WHERE trial_id = 'T1'`,
+	} {
+		if _, err := b.raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	v, err := svc.Version(ctx, "T1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Approval == nil || !errors.Is(v.Approval.Valid, auth.ErrSignatureMismatch) {
+		t.Fatalf("tampered version's approval: %+v", v.Approval)
+	}
+}
