@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +12,7 @@ import (
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/db/postgres"
-	"github.com/trialgate/trialgate/db/postgres/pgtest"
-	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/db/dbtest"
 	"github.com/trialgate/trialgate/trial"
 )
 
@@ -61,41 +57,11 @@ type env struct {
 
 type opener func(t *testing.T, clock func() time.Time) (*db.DB, *sql.DB)
 
-func openSQLite(t *testing.T, clock func() time.Time) (*db.DB, *sql.DB) {
-	path := filepath.Join(t.TempDir(), "trialgate.db")
-	ctx := context.Background()
-	d, err := sqlite.Open(ctx, path, db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.Start(ctx)
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return d, raw
-}
-
-func openPostgres(t *testing.T, clock func() time.Time) (*db.DB, *sql.DB) {
-	url := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	d, err := postgres.Open(ctx, url, 0, db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler),
-		SequencerInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.Start(ctx)
-	return d, pgtest.Open(t, url)
-}
+// The backends, opened as every package's tests open them.
+var (
+	openSQLite   opener = func(t *testing.T, clock func() time.Time) (*db.DB, *sql.DB) { return dbtest.OpenSQLite(t, clock) }
+	openPostgres opener = func(t *testing.T, clock func() time.Time) (*db.DB, *sql.DB) { return dbtest.OpenPostgres(t, clock) }
+)
 
 // backends runs fn on a fresh database of each backend. tune, if not nil,
 // adjusts the service configuration.

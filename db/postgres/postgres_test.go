@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -25,24 +24,9 @@ DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log;
 DROP TRIGGER IF EXISTS audit_head_no_delete ON audit_head;
 DROP TRIGGER IF EXISTS audit_head_forward ON audit_head;`
 
-func openURL(t *testing.T, url string, clock func() time.Time) *db.DB {
-	t.Helper()
-	ctx := context.Background()
-	d, err := postgres.Open(ctx, url, 0, db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), SequencerInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.Start(ctx)
-	return d
-}
-
 func open(t *testing.T, clock func() time.Time) dbtest.Backend {
-	url := pgtest.NewDatabase(t)
-	return dbtest.Backend{DB: openURL(t, url, clock), Raw: pgtest.Open(t, url), Regulated: regulated, DropTriggers: dropTriggers}
+	d, raw := dbtest.OpenPostgres(t, clock)
+	return dbtest.Backend{DB: d, Raw: raw, Regulated: regulated, DropTriggers: dropTriggers}
 }
 
 func TestContract(t *testing.T) { dbtest.Run(t, open) }
@@ -51,8 +35,8 @@ func TestContract(t *testing.T) { dbtest.Run(t, open) }
 // and the chains come out gap-free.
 func TestReplicasShareOneSequencer(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	a := openURL(t, url, nil)
-	b := openURL(t, url, nil)
+	a := dbtest.OpenPostgresURL(t, url, nil)
+	b := dbtest.OpenPostgresURL(t, url, nil)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i, d := range []*db.DB{a, b, a, b} {
@@ -100,7 +84,7 @@ func TestReplicasShareOneSequencer(t *testing.T) {
 // triggers gone.
 func TestApplicationRoleCannotChangeTrail(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	d := openURL(t, url, nil)
+	d := dbtest.OpenPostgresURL(t, url, nil)
 	ctx := context.Background()
 	if err := d.Record(ctx, audit.System("test"), audit.Event{Action: audit.ActionAuditQueried}); err != nil {
 		t.Fatal(err)

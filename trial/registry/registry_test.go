@@ -4,17 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/db/postgres"
-	"github.com/trialgate/trialgate/db/postgres/pgtest"
-	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/db/dbtest"
 	"github.com/trialgate/trialgate/trial"
 	"github.com/trialgate/trialgate/trial/registry"
 )
@@ -32,39 +27,12 @@ type backend struct {
 }
 
 func openSQLite(t *testing.T) backend {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gateway.db")
-	d, err := sqlite.Open(ctx, path, db.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return start(t, d, raw)
+	d, raw := dbtest.OpenSQLite(t, nil)
+	return backend{db: d, raw: raw}
 }
 
 func openPostgres(t *testing.T) backend {
-	url := pgtest.NewDatabase(t)
-	d, err := postgres.Open(context.Background(), url, 0, db.Options{Logger: slog.New(slog.DiscardHandler),
-		SequencerInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return start(t, d, pgtest.Open(t, url))
-}
-
-func start(t *testing.T, d *db.DB, raw *sql.DB) backend {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.Start(ctx)
+	d, raw := dbtest.OpenPostgres(t, nil)
 	return backend{db: d, raw: raw}
 }
 
