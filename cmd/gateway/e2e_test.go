@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -267,6 +268,9 @@ func TestEndToEnd(t *testing.T) {
 			g.addUser("tom", "inspector:T1")
 			g.serve()
 			testPlatform(t, g)
+			if b.name == "embedded" {
+				testNoHashesInLogs(t, g)
+			}
 		})
 	}
 }
@@ -426,4 +430,32 @@ func testPlatform(t *testing.T, g *gateway) {
 			t.Fatalf("after logout: %d", r.status)
 		}
 	})
+}
+
+// testNoHashesInLogs checks that no stored password hash, nor its salt or
+// key, reaches the logs.
+func testNoHashesInLogs(t *testing.T, g *gateway) {
+	raw := openSQLite(t, filepath.Join(g.args[1], "trialgate.db"))
+	rows, err := raw.Query(`SELECT password_hash FROM users`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	logs := g.logs.String()
+	n := 0
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, part := range append([]string{h}, strings.Split(h, "$")[4:]...) {
+			if len(part) >= 16 && strings.Contains(logs, part) {
+				t.Errorf("a password hash (or its salt or key) appears in the logs")
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no password hashes found to check")
+	}
 }
