@@ -8,22 +8,26 @@
 //     trigger, the entry queued, the sequencer chaining it), "noaudit" (the
 //     same INSERT in a plain transaction) and "naive" (the chain head locked,
 //     hashed and advanced inside every business transaction). It also measures
-//     how long after its commit each audited entry is chained.
+//     how long after its commit each audited entry is chained. Ablation
+//     variants (audited-noseq, audited-notrigger, noaudit-rt, noaudit-encode)
+//     and proposal emulations (pgx-noaudit, pgx-audited, pgx-pipelined) take
+//     the audited path's cost apart; see -variants.
 //   - verify: audit.Verifier over N in-memory records against raw SHA-256 over
 //     the same bytes.
 //   - export: N entries loaded through the real path into PostgreSQL, then
 //     db.DB.VerifyAudit and a JSON Lines export (db.DB.AuditRecords +
 //     audit.NewWriter) timed.
 //   - sqlite: the audited and plain write variants on the embedded backend,
-//     where entries are chained inline.
+//     where entries are chained inline (not run by default).
 //
 // Every PostgreSQL part runs in a database created for the run and dropped
 // after it. See bench/README.md for the commands and the measured results.
 //
 // Usage:
 //
-//	go run ./bench/audit [-database-url URL] [-parts write,verify,export] [-writers 64]
-//	    [-warmup 3s] [-duration 15s] [-rounds 1] [-variants audited,noaudit,naive] [-entries 1000000] [-quick]
+//	go run ./bench/audit [-database-url URL] [-parts write,verify,export,sqlite] [-writers 64]
+//	    [-warmup 3s] [-duration 15s] [-rounds 1] [-variants audited,noaudit,naive] [-chains 1]
+//	    [-entries 1000000] [-quick] [-keep] [-cpuprofile FILE]
 package main
 
 import (
@@ -98,7 +102,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	var parts, variants string
 	var quick bool
-	fs.StringVar(&c.serverURL, "database-url", defURL, "PostgreSQL server URL; a fresh database is created on this server for the run and dropped after it (default from TRIALGATE_TEST_DATABASE_URL)")
+	fs.StringVar(&c.serverURL, "database-url", defURL, "PostgreSQL server URL; a fresh database is created on this server for the run and dropped after it; TRIALGATE_TEST_DATABASE_URL, if set, is the default")
 	fs.StringVar(&parts, "parts", "write,verify,export", "comma-separated parts to run: "+strings.Join(allParts, ", "))
 	fs.StringVar(&variants, "variants", strings.Join(allVariants, ","), "write variants, run in this order in every round; the ablations "+strings.Join(ablations, ", ")+
 		" explain the audited path's cost, and "+strings.Join(proposals, ", ")+" emulate sending the queue insert with COMMIT")
@@ -176,6 +180,9 @@ func list(name, s string, known []string) ([]string, error) {
 // to stdout and progress to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

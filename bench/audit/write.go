@@ -88,6 +88,10 @@ func runVariant(ctx context.Context, wr writeRun, e *benchEnv) (_ *variantResult
 		defer func() { res.seqStat = a.d.Stats() }()
 	}
 
+	// runCtx ends the run early when a writer fails.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
 	// Snapshot the server's counters at the edges of the window.
 	var before, after serverStats
 	var statsErr error
@@ -96,17 +100,15 @@ func runVariant(ctx context.Context, wr writeRun, e *benchEnv) (_ *variantResult
 		statsWG.Add(1)
 		go func() {
 			defer statsWG.Done()
-			sleepUntil(ctx, from)
+			sleepUntil(runCtx, from)
 			before, statsErr = snapshot(ctx, wr.admin)
-			sleepUntil(ctx, to)
+			sleepUntil(runCtx, to)
 			if statsErr == nil {
 				after, statsErr = snapshot(ctx, wr.admin)
 			}
 		}()
 	}
 
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	lats := make([][]time.Duration, wr.writers)
 	commits := make([][]commit, wr.writers)
 	var wg sync.WaitGroup
