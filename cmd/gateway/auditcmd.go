@@ -39,8 +39,9 @@ func cliActor() audit.Actor {
 	return a
 }
 
-// openChained opens the database, starts the sequencer and waits until
-// everything committed so far is chained, so that the CLI sees the whole trail.
+// openChained opens the database for a CLI command, starts the sequencer and
+// waits until everything committed so far is chained, so that the command
+// sees the whole trail.
 func openChained(ctx context.Context, env *environment, b *backendFlags) (*db.DB, error) {
 	log, err := newLogger(env, "warn")
 	if err != nil {

@@ -48,16 +48,11 @@ func trialCmd(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return exitError{code: 1, msg: trial.ErrorMessage(err)}
 	}
-	log, err := newLogger(env, "warn")
-	if err != nil {
-		return err
-	}
-	d, err := b.openDB(ctx, log)
+	d, err := openChained(ctx, env, &b)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	d.Start(ctx)
 	v, err := registry.New(d, auth.New(d, auth.DefaultConfig()), nil).Create(ctx, cliActor(), def)
 	if err != nil {
 		return err

@@ -74,16 +74,11 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	if username == "" {
 		return exitError{code: 2, msg: "--username is required"}
 	}
-	log, err := newLogger(env, "warn")
-	if err != nil {
-		return err
-	}
-	d, err := b.openDB(ctx, log)
+	d, err := openChained(ctx, env, &b)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	d.Start(ctx)
 	svc := auth.New(d, auth.DefaultConfig())
 	by := cliActor()
 	switch sub {
