@@ -42,6 +42,15 @@ type Deid struct {
 	// SafePrivate lists private attributes (tags "ggggeeee" or creator
 	// names) kept; allowed only with the retain_safe_private option.
 	SafePrivate []string `json:"safe_private,omitempty"`
+	// ReleaseWithoutReview lists modalities and SOP class UIDs that the
+	// trial releases without burned-in text review although they are known
+	// to carry it (e.g. ultrasound whose pixels the site cleaned). Objects
+	// that declare BurnedInAnnotation YES are held for review regardless.
+	ReleaseWithoutReview []string `json:"release_without_review,omitempty"`
+	// KeepOriginal keeps the PHI original of every instance in the
+	// restricted quarantine store; without it only its SHA-256 and size are
+	// kept, as proof of receipt.
+	KeepOriginal bool `json:"keep_original,omitempty"`
 }
 
 // QC holds the automatic quality-control rules.
@@ -251,6 +260,17 @@ func (d *Deid) validate() error {
 		switch {
 		case s == "":
 			return invalid(p, "empty entry")
+		case dup[s]:
+			return invalid(p, "duplicate entry %q", s)
+		}
+		dup[s] = true
+	}
+	dup = map[string]bool{}
+	for i, s := range d.ReleaseWithoutReview {
+		p := fmt.Sprintf("deid.release_without_review[%d]", i)
+		switch {
+		case !modalityPattern.MatchString(s) && !uidPattern.MatchString(s):
+			return invalid(p, "%q is neither a modality nor a SOP class UID", s)
 		case dup[s]:
 			return invalid(p, "duplicate entry %q", s)
 		}
