@@ -18,11 +18,15 @@ import (
 
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/trial"
 )
 
 // DefaultMaxBody is the largest JSON request body accepted by default.
 const DefaultMaxBody = 1 << 20
+
+// DefaultMaxUpload is the largest STOW-RS request accepted by default.
+const DefaultMaxUpload = 64 << 30
 
 // Pinger reports whether a dependency is reachable.
 type Pinger interface {
@@ -34,9 +38,12 @@ type Config struct {
 	DB     *db.DB
 	Store  Pinger // the object store
 	Auth   *auth.Service
+	Ingest *ingest.Service
 	Logger *slog.Logger
 	// MaxBody bounds JSON request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
+	// MaxUpload bounds STOW-RS request bodies; 0 means DefaultMaxUpload.
+	MaxUpload int64
 	// TrustedProxies may set X-Forwarded-For; none by default, so the
 	// recorded client address is the TCP peer.
 	TrustedProxies []string
@@ -44,13 +51,15 @@ type Config struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	db      *db.DB
-	store   Pinger
-	auth    *auth.Service
-	log     *slog.Logger
-	maxBody int64
-	metrics *metrics
-	engine  *gin.Engine
+	db        *db.DB
+	store     Pinger
+	auth      *auth.Service
+	ingest    *ingest.Service
+	log       *slog.Logger
+	maxBody   int64
+	maxUpload int64
+	metrics   *metrics
+	engine    *gin.Engine
 }
 
 //go:embed openapi.json
@@ -58,8 +67,8 @@ var openapi []byte
 
 // New returns the server's handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil {
-		return nil, errors.New("api: DB, Store and Auth are required")
+	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Ingest == nil {
+		return nil, errors.New("api: DB, Store, Auth and Ingest are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -67,10 +76,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
 	// gin keeps its mode in a package variable; release mode only silences
 	// its debug output.
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, maxBody: cfg.MaxBody,
+	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, ingest: cfg.Ingest, log: cfg.Logger,
+		maxBody: cfg.MaxBody, maxUpload: cfg.MaxUpload,
 		metrics: newMetrics(cfg.DB.Stats)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
@@ -107,6 +120,19 @@ func New(cfg Config) (*Server, error) {
 	authed.PUT("/trials/:trial", s.h(s.changeTrial))
 	authed.GET("/trials/:trial/versions/:n", s.h(s.getVersion))
 	authed.POST("/trials/:trial/versions/:n/approve", s.h(s.approveVersion))
+	authed.POST("/trials/:trial/submissions", s.h(s.createSubmission))
+	authed.GET("/submissions/:id", s.h(s.getSubmission))
+	authed.POST("/submissions/:id/complete", s.h(s.completeSubmission))
+	authed.POST("/submissions/:id/qc-decision", s.h(s.decideSubmission))
+
+	web := e.Group("/dicomweb", s.authenticate)
+	web.POST("/submissions/:id/studies", s.h(s.stowSubmission))
+	web.POST("/trials/:trial/studies", s.h(s.stowTrial))
+	web.GET("/trials/:trial/studies", s.h(s.qido(ingest.StudyLevel)))
+	web.GET("/trials/:trial/studies/:study/series", s.h(s.qido(ingest.SeriesLevel)))
+	web.GET("/trials/:trial/studies/:study/series/:series/instances", s.h(s.qido(ingest.InstanceLevel)))
+	web.GET("/trials/:trial/studies/:study/series/:series/instances/:instance", s.h(s.retrieveInstance))
+	web.GET("/trials/:trial/studies/:study/series/:series/metadata", s.h(s.seriesMetadata))
 
 	s.engine = e
 	return s, nil

@@ -16,7 +16,9 @@ import (
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage/fs"
+	"github.com/trialgate/trialgate/trial/registry"
 )
 
 // testPassword is the password of every account the harness creates; it
@@ -53,7 +55,12 @@ func newGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	a := auth.New(d, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Logger: log})
+	pipeline, err := ingest.New(ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
+		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Ingest: pipeline, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -22,7 +23,9 @@ import (
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/postgres"
 	"github.com/trialgate/trialgate/db/postgres/pgtest"
+	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage/fs"
+	"github.com/trialgate/trialgate/trial/registry"
 )
 
 // proxy forwards TCP connections to target until cut, so a test can take
@@ -117,7 +120,12 @@ func TestOutagesGive503(t *testing.T) {
 		Password: "a long enough passphrase", Grants: []auth.Grant{{Role: auth.Admin}}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Logger: log})
+	pipeline, err := ingest.New(ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
+		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Ingest: pipeline, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,19 @@ const (
 	ActionTrialCreated  Action = "trial.created"
 	ActionTrialChanged  Action = "trial.changed"
 	ActionTrialApproved Action = "trial.approved"
+
+	ActionSubmissionCreated    Action = "submission.created"
+	ActionSubmissionCompleted  Action = "submission.completed"
+	ActionInstanceReceived     Action = "instance.received"
+	ActionInstanceDeidentified Action = "instance.deidentified"
+	ActionInstanceQuarantined  Action = "instance.quarantined"
+	ActionInstanceDuplicate    Action = "instance.duplicate"
+	ActionInstanceRejected     Action = "instance.rejected"
+	ActionInstanceReviewed     Action = "instance.reviewed"
+	ActionInstanceRetrieved    Action = "instance.retrieved"
+	ActionStudiesQueried       Action = "dicomweb.queried"
+	ActionQCEvaluated          Action = "qc.evaluated"
+	ActionQCDecided            Action = "qc.decided"
 )
 
 // Actions describes every registered action.
@@ -64,6 +77,19 @@ var Actions = map[Action]string{
 	ActionTrialCreated:  "a trial was defined (its definition version 1)",
 	ActionTrialChanged:  "a trial definition was changed: a new version, with a reason",
 	ActionTrialApproved: "a trial definition version was approved by electronic signature",
+
+	ActionSubmissionCreated:    "a site opened a submission for a subject's visit",
+	ActionSubmissionCompleted:  "a site closed a submission for upload; series and visit QC ran",
+	ActionInstanceReceived:     "an instance was received: its original's SHA-256 and size are the proof of receipt",
+	ActionInstanceDeidentified: "an instance was de-identified and stored: profile, options, counts and the new SHA-256",
+	ActionInstanceQuarantined:  "a de-identified instance was held for burned-in text review instead of being released",
+	ActionInstanceDuplicate:    "an upload repeated an instance already received; nothing changed",
+	ActionInstanceRejected:     "an uploaded part was refused (reason given); nothing was stored",
+	ActionInstanceReviewed:     "a held instance was released or rejected after burned-in text review",
+	ActionInstanceRetrieved:    "de-identified instances or their metadata were retrieved (WADO-RS)",
+	ActionStudiesQueried:       "studies, series or instances were searched (QIDO-RS)",
+	ActionQCEvaluated:          "QC rules were evaluated (per instance at upload, per series and visit at completion)",
+	ActionQCDecided:            "a QC reviewer accepted, rejected or queried a completed submission, with a reason",
 }
 
 // Known reports whether a is a registered action.

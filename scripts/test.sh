@@ -204,6 +204,24 @@ else
 	required "MinIO could not be built"
 fi
 
+# ---- DICOM tools -----------------------------------------------------------
+
+# dciodvfy (dicom3tools) and dcmdump (dcmtk) are independent peers that
+# check the de-identified objects; Debian packages, installed when missing
+# and the script runs as root.
+missing=()
+command -v dciodvfy >/dev/null || missing+=(dicom3tools)
+command -v dcmdump >/dev/null || missing+=(dcmtk)
+if ((${#missing[@]} > 0)) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; } ||
+		log "apt-get install ${missing[*]} failed"
+fi
+command -v dciodvfy >/dev/null || required "dciodvfy (Debian package dicom3tools) is not installed"
+command -v dcmdump >/dev/null || required "dcmdump (Debian package dcmtk) is not installed"
+
 # ---- tests ---------------------------------------------------------------
 
 log "go test $PACKAGES $*"
@@ -214,4 +232,9 @@ go test -count=1 -timeout 20m $PACKAGES "$@"
 if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	log "benchmarks (brief)"
 	go test -count=1 -run '^$' -bench . -benchtime 10x ./bench/...
+	# Fuzzing runs a while on every run, on the parsers of outside input:
+	# the DICOM header parser and the STOW-RS multipart reader.
+	log "fuzzing (brief)"
+	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 30s ./dicom/
+	go test -run '^$' -fuzz '^FuzzReadParts$' -fuzztime 30s ./api/
 fi

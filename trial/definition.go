@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Definition is a trial's definition: its sites, visits, de-identification
@@ -59,7 +60,22 @@ type QC struct {
 }
 
 // QCRule is one typed QC rule; which of the kind-specific fields must or
-// may be set depends on Kind.
+// may be set depends on Kind. Package qc evaluates them:
+//
+//   - on each instance at upload: required_attribute {attribute},
+//     allowed_modalities {modalities}, allowed_sop_classes {sop_classes}
+//     (the two refuse the object when their severity is fail),
+//     numeric_range {attribute, min, max}, clinical_trial_tags {required};
+//   - on each series when a submission is completed: instance_count
+//     {min_instances, max_instances, modality}, single_frame_of_reference,
+//     contiguous_instance_numbers;
+//   - on the submission as a whole: expected_series {modality, visit,
+//     description, min_instances, max_instances}, no_duplicate_instances.
+//
+// single_frame_of_reference, contiguous_instance_numbers and
+// no_duplicate_instances run as built-ins of severity warn (rule ids
+// "builtin.<kind>", a reserved prefix) unless the trial defines a rule of
+// their kind.
 type QCRule struct {
 	ID         string   `json:"id"`
 	Kind       string   `json:"kind"`
@@ -69,6 +85,14 @@ type QCRule struct {
 	SOPClasses []string `json:"sop_classes,omitempty"` // allowed_sop_classes: UIDs
 	Min        *float64 `json:"min,omitempty"`         // numeric_range
 	Max        *float64 `json:"max,omitempty"`         // numeric_range
+	// The fields below came later; omitempty keeps the canonical bytes of
+	// definitions that do not use them unchanged.
+	Required     bool   `json:"required,omitempty"`      // clinical_trial_tags: absent site and subject ids are a finding
+	Visit        string `json:"visit,omitempty"`         // expected_series: the visit id it applies to (every visit when empty)
+	Modality     string `json:"modality,omitempty"`      // expected_series (required), instance_count (optional filter)
+	Description  string `json:"description,omitempty"`   // expected_series: case-insensitive substring of SeriesDescription
+	MinInstances *int   `json:"min_instances,omitempty"` // expected_series, instance_count
+	MaxInstances *int   `json:"max_instances,omitempty"` // expected_series, instance_count
 }
 
 // Reads is the blinded-read design and its case report form.
@@ -113,7 +137,9 @@ func DeidOptions() []string {
 
 // QC rule kinds and severities, read designs and form field types.
 var (
-	qcKinds     = []string{"required_attribute", "allowed_modalities", "allowed_sop_classes", "numeric_range"}
+	qcKinds = []string{"required_attribute", "allowed_modalities", "allowed_sop_classes", "numeric_range",
+		"clinical_trial_tags", "expected_series", "instance_count", "single_frame_of_reference",
+		"contiguous_instance_numbers", "no_duplicate_instances"}
 	qcSeverity  = []string{"fail", "warn"}
 	readDesigns = []string{"single", "double_adjudicated"}
 	fieldTypes  = []string{"text", "number", "choice", "date", "boolean"}
@@ -254,12 +280,31 @@ func (d *Deid) validate() error {
 	if len(d.SafePrivate) > 0 && !seen[RetainSafePrivate] {
 		return invalid("deid.safe_private", "allowed only with the %s option", RetainSafePrivate)
 	}
+	// A safe_private entry is "gggg,CREATOR,ee": the odd private group (4
+	// hex digits), the private creator as the objects write it, and the
+	// element's low byte (2 hex digits), e.g. "0019,SIEMENS MR HEADER,08".
+	// The block byte is assigned per object, so entries name the creator
+	// instead (package deid matches them the same way).
+	hex := func(s string) (uint64, bool) {
+		n, err := strconv.ParseUint(s, 16, 16)
+		return n, err == nil
+	}
 	dup := map[string]bool{}
 	for i, s := range d.SafePrivate {
 		p := fmt.Sprintf("deid.safe_private[%d]", i)
+		if len(s) < 9 || s[4] != ',' || s[len(s)-3] != ',' {
+			return invalid(p, "%q must be gggg,CREATOR,ee (e.g. \"0019,SIEMENS MR HEADER,08\")", s)
+		}
+		group, okG := hex(s[:4])
+		_, okE := hex(s[len(s)-2:])
+		creator := strings.TrimRight(s[5:len(s)-3], " ")
 		switch {
-		case s == "":
-			return invalid(p, "empty entry")
+		case !okG || group%2 == 0 || group < 0x0009 || group == 0xFFFF:
+			return invalid(p, "%q: %s is not a private (odd) group", s, s[:4])
+		case !okE:
+			return invalid(p, "%q: element %s is not 2 hex digits", s, s[len(s)-2:])
+		case creator == "" || len(creator) > 64 || strings.Contains(creator, `\`):
+			return invalid(p, "%q: the creator must be 1-64 characters without a backslash", s)
 		case dup[s]:
 			return invalid(p, "duplicate entry %q", s)
 		}
@@ -283,6 +328,9 @@ func (r *QCRule) validate(p string, seen map[string]bool) error {
 	if err := checkID(p+".id", r.ID, "rule", seen); err != nil {
 		return err
 	}
+	if strings.HasPrefix(r.ID, "builtin.") {
+		return invalid(p+".id", "%q: the prefix builtin. is reserved for the built-in checks", r.ID)
+	}
 	if !slices.Contains(qcSeverity, r.Severity) {
 		return invalid(p+".severity", "%q must be one of fail, warn", r.Severity)
 	}
@@ -294,7 +342,7 @@ func (r *QCRule) validate(p string, seen map[string]bool) error {
 		return nil
 	}
 	if !slices.Contains(qcKinds, r.Kind) {
-		return invalid(p+".kind", "%q must be one of required_attribute, allowed_modalities, allowed_sop_classes, numeric_range", r.Kind)
+		return invalid(p+".kind", "%q must be one of %s", r.Kind, strings.Join(qcKinds, ", "))
 	}
 	for _, err := range []error{
 		only("attribute", r.Attribute != "", "required_attribute", "numeric_range"),
@@ -302,6 +350,12 @@ func (r *QCRule) validate(p string, seen map[string]bool) error {
 		only("sop_classes", r.SOPClasses != nil, "allowed_sop_classes"),
 		only("min", r.Min != nil, "numeric_range"),
 		only("max", r.Max != nil, "numeric_range"),
+		only("required", r.Required, "clinical_trial_tags"),
+		only("visit", r.Visit != "", "expected_series"),
+		only("modality", r.Modality != "", "expected_series", "instance_count"),
+		only("description", r.Description != "", "expected_series"),
+		only("min_instances", r.MinInstances != nil, "expected_series", "instance_count"),
+		only("max_instances", r.MaxInstances != nil, "expected_series", "instance_count"),
 	} {
 		if err != nil {
 			return err
@@ -327,6 +381,39 @@ func (r *QCRule) validate(p string, seen map[string]bool) error {
 		return checkList(p+".modalities", r.Modalities, modalityPattern, "modality")
 	case "allowed_sop_classes":
 		return checkList(p+".sop_classes", r.SOPClasses, uidPattern, "SOP class UID")
+	case "expected_series":
+		if r.Modality == "" {
+			return invalid(p+".modality", "required for kind expected_series")
+		}
+		if r.Visit != "" && !idPattern.MatchString(r.Visit) {
+			return invalid(p+".visit", "%q is not a valid visit id", r.Visit)
+		}
+		if len(r.Description) > 64 {
+			return invalid(p+".description", "longer than 64 bytes (the length of a SeriesDescription)")
+		}
+		return r.validateCounts(p)
+	case "instance_count":
+		if r.MinInstances == nil && r.MaxInstances == nil {
+			return invalid(p, "instance_count needs min_instances, max_instances or both")
+		}
+		return r.validateCounts(p)
+	}
+	return nil
+}
+
+// validateCounts checks the modality and instance counts of the
+// expected_series and instance_count kinds.
+func (r *QCRule) validateCounts(p string) error {
+	if r.Modality != "" && !modalityPattern.MatchString(r.Modality) {
+		return invalid(p+".modality", "%q is not a valid modality", r.Modality)
+	}
+	switch {
+	case r.MinInstances != nil && *r.MinInstances < 1:
+		return invalid(p+".min_instances", "%d must be at least 1", *r.MinInstances)
+	case r.MaxInstances != nil && *r.MaxInstances < 1:
+		return invalid(p+".max_instances", "%d must be at least 1", *r.MaxInstances)
+	case r.MinInstances != nil && r.MaxInstances != nil && *r.MinInstances > *r.MaxInstances:
+		return invalid(p+".min_instances", "%d is greater than max_instances %d", *r.MinInstances, *r.MaxInstances)
 	}
 	return nil
 }

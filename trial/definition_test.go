@@ -20,7 +20,13 @@ const validDefinition = `{
   {"id": "q1", "kind": "required_attribute", "severity": "fail", "attribute": "SliceThickness"},
   {"id": "q2", "kind": "allowed_modalities", "severity": "fail", "modalities": ["CT", "MR"]},
   {"id": "q3", "kind": "allowed_sop_classes", "severity": "warn", "sop_classes": ["1.2.840.10008.5.1.4.1.1.2"]},
-  {"id": "q4", "kind": "numeric_range", "severity": "warn", "attribute": "00180050", "min": 0.5, "max": 5}
+  {"id": "q4", "kind": "numeric_range", "severity": "warn", "attribute": "00180050", "min": 0.5, "max": 5},
+  {"id": "q5", "kind": "clinical_trial_tags", "severity": "fail", "required": true},
+  {"id": "q6", "kind": "expected_series", "severity": "fail", "visit": "BL", "modality": "MR", "description": "t1", "min_instances": 20, "max_instances": 400},
+  {"id": "q7", "kind": "instance_count", "severity": "warn", "modality": "CT", "min_instances": 10},
+  {"id": "q8", "kind": "single_frame_of_reference", "severity": "fail"},
+  {"id": "q9", "kind": "contiguous_instance_numbers", "severity": "warn"},
+  {"id": "q10", "kind": "no_duplicate_instances", "severity": "fail"}
  ]},
  "reads": {"design": "double_adjudicated", "form": {"fields": [
   {"id": "response", "type": "choice", "required": true, "choices": ["CR", "PR", "SD", "PD"]},
@@ -77,6 +83,16 @@ func TestValidDefinition(t *testing.T) {
 	if bytes.ContainsAny(a, "\n\t") {
 		t.Errorf("canonical form has whitespace: %s", a)
 	}
+	// validDefinition lists its keys in declaration order, so its compact
+	// form is the canonical one: in particular, rules that do not use the
+	// later QC fields (required, visit, modality ...) encode without them.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(validDefinition)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, compact.Bytes()) {
+		t.Errorf("canonical form differs from the compact input:\n got %s\nwant %s", a, compact.Bytes())
+	}
 }
 
 func TestValidationMessages(t *testing.T) {
@@ -126,7 +142,8 @@ func TestValidationMessages(t *testing.T) {
 		{name: "duplicate rule", edit: func(m map[string]any) { obj(m, "qc", "rules", 1)["id"] = "q1" },
 			want: `qc.rules[1].id: duplicate rule id "q1"`},
 		{name: "bad kind", edit: func(m map[string]any) { obj(m, "qc", "rules", 0)["kind"] = "magic" },
-			want: `qc.rules[0].kind: "magic" must be one of required_attribute, allowed_modalities, allowed_sop_classes, numeric_range`},
+			want: `qc.rules[0].kind: "magic" must be one of required_attribute, allowed_modalities, allowed_sop_classes, numeric_range, ` +
+				`clinical_trial_tags, expected_series, instance_count, single_frame_of_reference, contiguous_instance_numbers, no_duplicate_instances`},
 		{name: "bad severity", edit: func(m map[string]any) { obj(m, "qc", "rules", 0)["severity"] = "error" },
 			want: `qc.rules[0].severity: "error" must be one of fail, warn`},
 		{name: "missing attribute", edit: func(m map[string]any) { delete(obj(m, "qc", "rules", 0), "attribute") },
@@ -148,6 +165,45 @@ func TestValidationMessages(t *testing.T) {
 		}, want: "qc.rules[3]: numeric_range needs min, max or both"},
 		{name: "inverted range", edit: func(m map[string]any) { obj(m, "qc", "rules", 3)["min"] = 9 },
 			want: "qc.rules[3].min: 9 is greater than max 5"},
+		{name: "reserved rule id", edit: func(m map[string]any) { obj(m, "qc", "rules", 7)["id"] = "builtin.single_frame_of_reference" },
+			want: `qc.rules[7].id: "builtin.single_frame_of_reference": the prefix builtin. is reserved for the built-in checks`},
+		{name: "required on other kind", edit: func(m map[string]any) { obj(m, "qc", "rules", 0)["required"] = true },
+			want: "qc.rules[0].required: not allowed for kind required_attribute"},
+		{name: "attribute on clinical trial tags", edit: func(m map[string]any) { obj(m, "qc", "rules", 4)["attribute"] = "PatientID" },
+			want: "qc.rules[4].attribute: not allowed for kind clinical_trial_tags"},
+		{name: "expected series without modality", edit: func(m map[string]any) { delete(obj(m, "qc", "rules", 5), "modality") },
+			want: "qc.rules[5].modality: required for kind expected_series"},
+		{name: "expected series bad modality", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["modality"] = "mr" },
+			want: `qc.rules[5].modality: "mr" is not a valid modality`},
+		{name: "expected series bad visit", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["visit"] = "week 12" },
+			want: `qc.rules[5].visit: "week 12" is not a valid visit id`},
+		{name: "expected series long description", edit: func(m map[string]any) {
+			obj(m, "qc", "rules", 5)["description"] = strings.Repeat("x", 65)
+		}, want: "qc.rules[5].description: longer than 64 bytes (the length of a SeriesDescription)"},
+		{name: "expected series modalities", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["modalities"] = []any{"MR"} },
+			want: "qc.rules[5].modalities: not allowed for kind expected_series"},
+		{name: "expected series inverted counts", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["min_instances"] = 500 },
+			want: "qc.rules[5].min_instances: 500 is greater than max_instances 400"},
+		{name: "expected series zero max", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["max_instances"] = 0 },
+			want: "qc.rules[5].max_instances: 0 must be at least 1"},
+		{name: "expected series fractional count", edit: func(m map[string]any) { obj(m, "qc", "rules", 5)["min_instances"] = 1.5 },
+			want: "definition: qc.rules.min_instances: wrong type number 1.5"},
+		{name: "instance count without bounds", edit: func(m map[string]any) { delete(obj(m, "qc", "rules", 6), "min_instances") },
+			want: "qc.rules[6]: instance_count needs min_instances, max_instances or both"},
+		{name: "instance count negative min", edit: func(m map[string]any) { obj(m, "qc", "rules", 6)["min_instances"] = -1 },
+			want: "qc.rules[6].min_instances: -1 must be at least 1"},
+		{name: "instance count visit", edit: func(m map[string]any) { obj(m, "qc", "rules", 6)["visit"] = "BL" },
+			want: "qc.rules[6].visit: not allowed for kind instance_count"},
+		{name: "instance count description", edit: func(m map[string]any) { obj(m, "qc", "rules", 6)["description"] = "t1" },
+			want: "qc.rules[6].description: not allowed for kind instance_count"},
+		{name: "frame of reference counts", edit: func(m map[string]any) { obj(m, "qc", "rules", 7)["max_instances"] = 3 },
+			want: "qc.rules[7].max_instances: not allowed for kind single_frame_of_reference"},
+		{name: "contiguity modality", edit: func(m map[string]any) { obj(m, "qc", "rules", 8)["modality"] = "CT" },
+			want: "qc.rules[8].modality: not allowed for kind contiguous_instance_numbers"},
+		{name: "duplicates required", edit: func(m map[string]any) { obj(m, "qc", "rules", 9)["required"] = true },
+			want: "qc.rules[9].required: not allowed for kind no_duplicate_instances"},
+		{name: "numeric range min instances", edit: func(m map[string]any) { obj(m, "qc", "rules", 3)["min_instances"] = 2 },
+			want: "qc.rules[3].min_instances: not allowed for kind numeric_range"},
 		{name: "bad design", edit: func(m map[string]any) { obj(m, "reads")["design"] = "triple" },
 			want: `reads.design: "triple" must be one of single, double_adjudicated`},
 		{name: "no form fields", edit: func(m map[string]any) { obj(m, "reads", "form")["fields"] = []any{} },

@@ -18,11 +18,13 @@ import (
 
 // serveConfig is everything serve reads from flags and environment.
 type serveConfig struct {
-	addr     string
-	backends backendFlags
-	logLevel string
-	maxBody  int64
-	auth     auth.Config
+	addr      string
+	backends  backendFlags
+	logLevel  string
+	maxBody   int64
+	maxUpload int64
+	auth      auth.Config
+	ingest    ingestFlags
 }
 
 func serveCmd(ctx context.Context, env *environment, args []string) error {
@@ -32,6 +34,8 @@ func serveCmd(ctx context.Context, env *environment, args []string) error {
 	cfg.backends.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBody, "largest JSON request body, in bytes")
+	fs.Int64Var(&cfg.maxUpload, "max-upload", api.DefaultMaxUpload, "largest STOW-RS request body, in bytes")
+	cfg.ingest.register(fs)
 	cfg.auth = auth.DefaultConfig()
 	registerAuthFlags(fs, &cfg.auth)
 	if err := env.parse(fs, args); err != nil {
@@ -74,7 +78,12 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	authSvc := auth.New(d, m.cfg.auth)
-	h, err := api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Logger: m.log, MaxBody: m.cfg.maxBody})
+	pipeline, err := m.cfg.ingest.open(ctx, d, m.store, &m.cfg.backends, authSvc, m.log)
+	if err != nil {
+		return err
+	}
+	h, err := api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Ingest: pipeline, Logger: m.log,
+		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload})
 	if err != nil {
 		return err
 	}

@@ -23,3 +23,8 @@ REVOKE UPDATE, TRUNCATE ON audit_queue FROM trialgate_app;
 REVOKE DELETE, TRUNCATE ON users, grants, sessions FROM trialgate_app;
 -- Schema history is append-only too.
 REVOKE UPDATE, DELETE, TRUNCATE ON schema_migrations FROM trialgate_app;
+-- Trial data is never removed: definitions, submissions, instances and QC
+-- results only gain new states (their triggers say which); QC results are
+-- never updated either.
+REVOKE DELETE, TRUNCATE ON trials, trial_versions, submissions, instances, qc_results FROM trialgate_app;
+REVOKE UPDATE ON qc_results FROM trialgate_app;

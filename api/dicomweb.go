@@ -1,0 +1,311 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/trial"
+)
+
+// DICOMweb (PS3.18): STOW-RS into a submission or a trial, and the trial's
+// QC view (QIDO-RS, WADO-RS). Responses are DICOM JSON.
+
+const (
+	mediaDICOM     = "application/dicom"
+	mediaDICOMJSON = "application/dicom+json"
+)
+
+// DICOM JSON tags of the STOW-RS response (PS3.18 Table 10.5.3-1).
+const (
+	tagRetrieveURL               = "00081190"
+	tagFailedSOPSequence         = "00081198"
+	tagReferencedSOPSeq          = "00081199"
+	tagReferencedSOPClass        = "00081150"
+	tagReferencedSOPInst         = "00081155"
+	tagFailureReason             = "00081197"
+	tagErrorComment              = "00000902"
+	tagWarningReason             = "00081196"
+	warningCoercion       uint16 = 0xB000 // the stored object differs from the one sent: it was de-identified
+)
+
+// element is one DICOM JSON attribute.
+type element struct {
+	VR    string `json:"vr"`
+	Value []any  `json:"Value,omitempty"`
+}
+
+func str(vr, v string) element { return element{VR: vr, Value: []any{v}} }
+
+// stowBoundary returns the multipart boundary of a STOW-RS request, or
+// refuses its media type: multipart/related with parts of
+// application/dicom (the only representation accepted; metadata plus bulk
+// data uploads are not).
+func stowBoundary(contentType string) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	switch {
+	case err != nil || mt != "multipart/related":
+		return "", trial.Errorf(trial.EMediaType, "Content-Type must be multipart/related; type=%q (got %q)", mediaDICOM, contentType)
+	case params["boundary"] == "":
+		return "", trial.Errorf(trial.EInvalid, "Content-Type multipart/related has no boundary parameter")
+	case params["type"] != "" && !strings.EqualFold(params["type"], mediaDICOM):
+		return "", trial.Errorf(trial.EMediaType, "multipart/related type %q is not supported: send %q parts", params["type"], mediaDICOM)
+	}
+	return params["boundary"], nil
+}
+
+// partMediaType returns the media type a part declares (that of the
+// request's type parameter when it declares none).
+func partMediaType(h textproto.MIMEHeader) string {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return mediaDICOM
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return ct
+	}
+	return mt
+}
+
+// stowSubmission is POST /dicomweb/submissions/{id}/studies.
+func (s *Server) stowSubmission(c *gin.Context) error {
+	return s.stow(c, ingest.Target{Submission: c.Param("id")})
+}
+
+// stowTrial is POST /dicomweb/trials/{trial}/studies.
+func (s *Server) stowTrial(c *gin.Context) error {
+	id := trialParam(c)
+	if id == "" {
+		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+	}
+	return s.stow(c, ingest.Target{Trial: id})
+}
+
+// stow reads a multipart/related request part by part, as a stream, and
+// passes each to the pipeline. Parts stored before a broken request stay
+// stored (a retry is recognised as duplicates).
+func (s *Server) stow(c *gin.Context, t ingest.Target) error {
+	boundary, err := stowBoundary(c.GetHeader("Content-Type"))
+	if err != nil {
+		return err
+	}
+	if accept := c.GetHeader("Accept"); accept != "" && !acceptsDICOMJSON(accept) {
+		return trial.Errorf(trial.EMediaType, "Accept %q: the STOW-RS response is %s", accept, mediaDICOMJSON)
+	}
+	ctx := c.Request.Context()
+	up, err := s.ingest.Begin(ctx, principal(c), t)
+	if err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.maxUpload)
+	var receipts []ingest.Receipt
+	err = readParts(body, boundary, func(n int, mediaType string, part io.Reader) error {
+		var r ingest.Receipt
+		var err error
+		if !strings.EqualFold(mediaType, mediaDICOM) {
+			r, err = up.Refuse(ctx, ingest.FailCannotUnderstand, fmt.Sprintf("part %d has Content-Type %q; want %q", n, mediaType, mediaDICOM))
+		} else {
+			r, err = up.Store(ctx, part)
+		}
+		if err != nil {
+			return err
+		}
+		receipts = append(receipts, r)
+		return nil
+	})
+	if err != nil {
+		return uploadError(err, len(receipts)+1, len(receipts))
+	}
+	if len(receipts) == 0 {
+		return trial.Errorf(trial.EInvalid, "the multipart/related body has no parts")
+	}
+	status, resp := s.stowResponse(c, receipts)
+	c.Header("Content-Type", mediaDICOMJSON)
+	c.Status(status)
+	return json.NewEncoder(c.Writer).Encode(resp)
+}
+
+// readParts reads a multipart/related body as a stream and calls fn with
+// each part's number (from 1), media type and content. fn must consume
+// what it needs before returning; the rest of the part is skipped.
+func readParts(body io.Reader, boundary string, fn func(n int, mediaType string, part io.Reader) error) error {
+	mr := multipart.NewReader(body, boundary)
+	for n := 1; ; n++ {
+		// Raw: a part's Content-Transfer-Encoding is not ours to undo.
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = fn(n, partMediaType(part.Header), part)
+		part.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// uploadError classifies a failure to read the request: too large,
+// malformed multipart, or (passed on) an outage.
+func uploadError(err error, part, done int) error {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return trial.Wrap(err, trial.ETooLarge, fmt.Sprintf("the upload exceeds %d bytes (part %d; %d parts before it were processed)", tooLarge.Limit, part, done))
+	case trial.ErrorCode(err) != trial.EInternal:
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "multipart"):
+		return trial.Wrap(err, trial.EInvalid, fmt.Sprintf("malformed multipart/related body at part %d (%d parts before it were processed; retrying is safe)", part, done))
+	}
+	return err
+}
+
+func acceptsDICOMJSON(accept string) bool {
+	for _, a := range strings.Split(accept, ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		switch mt {
+		case mediaDICOMJSON, "application/json", "*/*", "application/*":
+			return true
+		}
+	}
+	return false
+}
+
+// stowResponse builds the DICOM JSON response and its status: 200 when
+// every part was stored, 202 when some failed, 409 when none was stored.
+func (s *Server) stowResponse(c *gin.Context, receipts []ingest.Receipt) (int, map[string]element) {
+	var stored, failed []any
+	for _, r := range receipts {
+		if st := r.Stored; st != nil {
+			base := "/dicomweb/trials/" + st.Trial
+			item := map[string]element{
+				tagReferencedSOPClass: str("UI", st.SOPClassUID),
+				tagReferencedSOPInst:  str("UI", st.SOPInstanceUID),
+				tagRetrieveURL: str("UR", base+"/studies/"+st.StudyInstanceUID+"/series/"+st.SeriesInstanceUID+
+					"/instances/"+st.SOPInstanceUID),
+				// De-identification changed the object: PS3.18's
+				// "coercion of data elements".
+				tagWarningReason: {VR: "US", Value: []any{warningCoercion}},
+			}
+			stored = append(stored, item)
+			continue
+		}
+		item := map[string]element{
+			tagFailureReason: {VR: "US", Value: []any{r.Failure}},
+			tagErrorComment:  str("LO", r.Reason),
+		}
+		if r.SOPClassUID != "" {
+			item[tagReferencedSOPClass] = str("UI", r.SOPClassUID)
+		}
+		if r.SOPInstanceUID != "" {
+			item[tagReferencedSOPInst] = str("UI", r.SOPInstanceUID)
+		}
+		failed = append(failed, item)
+	}
+	resp := map[string]element{}
+	if len(stored) > 0 {
+		resp[tagReferencedSOPSeq] = element{VR: "SQ", Value: stored}
+	}
+	if len(failed) > 0 {
+		resp[tagFailedSOPSequence] = element{VR: "SQ", Value: failed}
+	}
+	switch {
+	case len(failed) == 0:
+		return http.StatusOK, resp
+	case len(stored) > 0:
+		return http.StatusAccepted, resp
+	}
+	return http.StatusConflict, resp
+}
+
+// qido is the QIDO-RS search of the trial's QC view at one level.
+func (s *Server) qido(level ingest.Level) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		id := trialParam(c)
+		if id == "" {
+			return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+		}
+		q, err := ingest.ParseQuery(level, c.Param("study"), c.Param("series"), c.Request.URL.Query())
+		if err != nil {
+			return err
+		}
+		out, err := s.ingest.Search(c.Request.Context(), principal(c), id, q, "/dicomweb/trials/"+id)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			out = []map[string]any{}
+		}
+		c.Header("Content-Type", mediaDICOMJSON)
+		return json.NewEncoder(c.Writer).Encode(out)
+	}
+}
+
+// seriesMetadata is WADO-RS metadata of one series.
+func (s *Server) seriesMetadata(c *gin.Context) error {
+	id := trialParam(c)
+	if id == "" {
+		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+	}
+	out, err := s.ingest.Metadata(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"))
+	if err != nil {
+		return err
+	}
+	c.Header("Content-Type", mediaDICOMJSON)
+	return json.NewEncoder(c.Writer).Encode(out)
+}
+
+// retrieveInstance is WADO-RS of one instance: multipart/related with one
+// application/dicom part, streamed from the object store.
+func (s *Server) retrieveInstance(c *gin.Context) error {
+	id := trialParam(c)
+	if id == "" {
+		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+	}
+	if accept := c.GetHeader("Accept"); accept != "" && !acceptsDICOMMultipart(accept) {
+		return trial.Errorf(trial.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
+	}
+	rc, size, err := s.ingest.Retrieve(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"), c.Param("instance"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	mw := multipart.NewWriter(c.Writer)
+	c.Header("Content-Type", fmt.Sprintf("multipart/related; type=%q; boundary=%s", mediaDICOM, mw.Boundary()))
+	c.Status(http.StatusOK)
+	pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {mediaDICOM}, "Content-Length": {fmt.Sprint(size)}})
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(pw, rc); err != nil {
+		// The status is sent: fail aborts the connection so the client
+		// sees a broken transfer, never a silently corrupt object.
+		return fmt.Errorf("api: send instance: %w", err)
+	}
+	return mw.Close()
+}
+
+func acceptsDICOMMultipart(accept string) bool {
+	for _, a := range strings.Split(accept, ",") {
+		mt, params, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		switch {
+		case mt == "*/*", mt == "multipart/*":
+			return true
+		case mt == "multipart/related" && (params["type"] == "" || strings.EqualFold(params["type"], mediaDICOM)):
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,164 @@
+// Package ingest is the upload pipeline (DESIGN.md section 5): submissions,
+// and for every uploaded instance receive -> parse -> de-identify -> QC ->
+// store -> record.
+//
+// Each part is spooled to a temporary file while its SHA-256 is computed
+// (the proof of receipt); the header is parsed up to Pixel Data; the
+// trial's de-identification profile rewrites the header and the Pixel Data
+// element is streamed through byte for byte into the object store under
+// its content address. Only then does one transaction record the
+// instance's rows and every audit entry about it, so a crash before the
+// commit leaves nothing visible (an orphaned object at most, which no row
+// references), and a retry of the same bytes is recognised by the
+// original's SHA-256 and recorded as a duplicate without changing
+// anything. Memory does not grow with instance size.
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/deid"
+	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/storage"
+	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate/trial/registry"
+)
+
+// Definitions reads trial definitions (registry.Service).
+type Definitions interface {
+	Get(ctx context.Context, id string) (registry.Trial, error)
+	Version(ctx context.Context, id string, n int) (registry.Version, error)
+}
+
+// Config holds the pipeline's dependencies.
+type Config struct {
+	DB    *db.DB
+	Store storage.Store // de-identified objects
+	// Originals is the restricted store for PHI originals of trials that
+	// keep them (trial.Deid.KeepOriginal); nil when none is configured,
+	// and such trials then take no uploads.
+	Originals storage.Store
+	Trials    Definitions
+	// Secret is the gateway's de-identification master secret; each
+	// trial's key is derived from it (deid.TrialKey).
+	Secret  []byte
+	TempDir string // spool directory; "" means os.TempDir()
+	Limits  dicom.Limits
+	Clock   func() time.Time
+	Logger  *slog.Logger
+}
+
+// Service runs the pipeline.
+type Service struct {
+	db        *db.DB
+	store     storage.Store
+	originals storage.Store
+	trials    Definitions
+	secret    []byte
+	tempDir   string
+	limits    dicom.Limits
+	clock     func() time.Time
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	profiles map[versionKey]*trialConfig
+}
+
+type versionKey struct {
+	trial   string
+	version int
+}
+
+// New returns the pipeline.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.DB == nil || cfg.Store == nil || cfg.Trials == nil:
+		return nil, errors.New("ingest: DB, Store and Trials are required")
+	case len(cfg.Secret) < 32:
+		return nil, errors.New("ingest: the de-identification secret must be at least 32 bytes")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	return &Service{db: cfg.DB, store: cfg.Store, originals: cfg.Originals, trials: cfg.Trials, secret: cfg.Secret,
+		tempDir: cfg.TempDir, limits: cfg.Limits, clock: cfg.Clock, log: cfg.Logger,
+		profiles: map[versionKey]*trialConfig{}}, nil
+}
+
+// trialConfig is one approved trial version, compiled.
+type trialConfig struct {
+	id      string
+	version int
+	def     *trial.Definition
+	profile *deid.Profile
+}
+
+// trialConfig returns the trial's newest approved version whose approval
+// signature still verifies: uploads follow only definitions a data
+// manager signed.
+func (s *Service) trialConfig(ctx context.Context, id string) (*trialConfig, error) {
+	t, err := s.trials.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(t.Versions) - 1; i >= 0; i-- {
+		if v := t.Versions[i]; v.Approval != nil && v.Approval.Valid == nil {
+			return s.compile(v)
+		}
+	}
+	return nil, trial.Errorf(trial.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
+}
+
+// trialVersion returns version n of a trial, compiled.
+func (s *Service) trialVersion(ctx context.Context, id string, n int) (*trialConfig, error) {
+	s.mu.Lock()
+	tc := s.profiles[versionKey{id, n}]
+	s.mu.Unlock()
+	if tc != nil {
+		return tc, nil
+	}
+	v, err := s.trials.Version(ctx, id, n)
+	if err != nil {
+		return nil, err
+	}
+	return s.compile(v)
+}
+
+// compile parses a stored version and builds its de-identification
+// profile, once per version.
+func (s *Service) compile(v registry.Version) (*trialConfig, error) {
+	k := versionKey{v.Trial, v.Version}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tc := s.profiles[k]; tc != nil {
+		return tc, nil
+	}
+	def, err := trial.ParseDefinition(v.Definition)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: trial %s version %d: %w", v.Trial, v.Version, err)
+	}
+	p, err := deid.New(v.Trial, def.Deid, deid.TrialKey(s.secret, v.Trial))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: trial %s version %d: de-identification profile: %w", v.Trial, v.Version, err)
+	}
+	tc := &trialConfig{id: v.Trial, version: v.Version, def: def, profile: p}
+	s.profiles[k] = tc
+	return tc, nil
+}
+
+// isNoRows reports a missing row.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

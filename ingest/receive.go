@@ -1,0 +1,323 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/deid"
+	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/qc"
+	"github.com/trialgate/trialgate/trial"
+)
+
+// STOW-RS failure reasons (PS3.18 Table 10.5.3-2 and PS3.4 Annex GG).
+const (
+	FailProcessing       uint16 = 0x0110 // processing failure
+	FailDuplicateSOP     uint16 = 0x0111 // the SOP instance is already stored with other content
+	FailSOPClass         uint16 = 0x0122 // SOP class not supported (by this trial)
+	FailNotAuthorized    uint16 = 0x0124 // refused: not authorized
+	FailOutOfResources   uint16 = 0xA700 // refused: out of resources
+	FailDoesNotMatch     uint16 = 0xA900 // data set does not match the SOP class / target
+	FailCannotUnderstand uint16 = 0xC000 // not DICOM, truncated, malformed
+	FailTransferSyntax   uint16 = 0xC122 // transfer syntax not supported
+)
+
+// Target is where a STOW-RS request stores its instances.
+type Target struct {
+	// Submission is the submission of POST /dicomweb/submissions/{id}/studies.
+	Submission string
+	// Trial is the trial of POST /dicomweb/trials/{trial}/studies: each
+	// instance's Clinical Trial Subject module tags say where it belongs.
+	Trial string
+}
+
+// Receipt is the outcome of one part: Stored when it was stored (or
+// already had been), else a failure reason for the FailedSOPSequence.
+type Receipt struct {
+	// The SOP class and instance UIDs the part declared (the sender's
+	// own, as they sent them), for FailedSOPSequence; empty when the part
+	// could not be parsed that far.
+	SOPClassUID, SOPInstanceUID string
+
+	Stored *Stored
+
+	Failure uint16
+	Reason  string // readable, names what is wrong; never PHI
+}
+
+// Stored describes a stored de-identified instance.
+type Stored struct {
+	Trial                                                            string
+	SOPClassUID, SOPInstanceUID, StudyInstanceUID, SeriesInstanceUID string
+	Submission                                                       string
+	Duplicate                                                        bool   // the same bytes had been received before
+	Held                                                             string // why it is held for review; "" when released
+}
+
+// Upload is one STOW-RS request in progress.
+type Upload struct {
+	s      *Service
+	p      *auth.Principal
+	target Target
+	sub    *Submission  // fixed by the target, or nil (decided per instance)
+	tc     *trialConfig // of sub, or the trial's newest approved version
+}
+
+// Begin checks a STOW-RS request's target before any part is read: the
+// submission exists, takes uploads, and the caller is a site uploader of
+// its site; or, for a trial, that the caller uploads for some site of it.
+// Refusals are audited.
+func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Upload, error) {
+	u := &Upload{s: s, p: p, target: t}
+	if t.Submission != "" {
+		sub, err := s.submission(ctx, t.Submission)
+		if err != nil {
+			return nil, err
+		}
+		if !p.Has(auth.SiteUploader, sub.Trial, sub.Site) {
+			return nil, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+sub.ID,
+				fmt.Sprintf("only a site uploader of site %q may upload to this submission", sub.Site))
+		}
+		if !sub.uploadable() {
+			msg := fmt.Sprintf("submission %s is %s: it takes no more uploads", sub.ID, sub.Status)
+			if err := s.db.Record(ctx, p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
+				Outcome: audit.Failed, Object: submissionObject(sub.ID), Trial: sub.Trial, Site: sub.Site, Reason: msg}); err != nil {
+				return nil, err
+			}
+			return nil, trial.Errorf(trial.EConflict, "%s", msg)
+		}
+		tc, err := s.trialVersion(ctx, sub.Trial, sub.TrialVersion)
+		if err != nil {
+			return nil, err
+		}
+		u.sub, u.tc = &sub, tc
+		return u, nil
+	}
+	if !uploadsFor(p, t.Trial) {
+		return nil, s.refuse(ctx, p, t.Trial, "", "trial/"+t.Trial, "only a site uploader of the trial may upload to it")
+	}
+	tc, err := s.trialConfig(ctx, t.Trial)
+	if err != nil {
+		return nil, err
+	}
+	u.tc = tc
+	return u, nil
+}
+
+// uploadsFor reports whether p uploads for any site of trialID.
+func uploadsFor(p *auth.Principal, trialID string) bool {
+	for _, g := range p.Grants {
+		if g.Role == auth.SiteUploader && g.Trial == trialID {
+			return true
+		}
+	}
+	return false
+}
+
+// trialID is the trial the upload goes to.
+func (u *Upload) trialID() string { return u.tc.id }
+
+// Refuse records a part refused before the pipeline could read it (e.g.
+// a part that is not application/dicom) and returns its receipt.
+func (u *Upload) Refuse(ctx context.Context, failure uint16, reason string) (Receipt, error) {
+	site := ""
+	obj := audit.Object{Type: "trial", ID: u.trialID()}
+	if u.sub != nil {
+		site, obj = u.sub.Site, submissionObject(u.sub.ID)
+	}
+	err := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
+		Outcome: audit.Failed, Object: obj, Trial: u.trialID(), Site: site, Reason: reason})
+	return Receipt{Failure: failure, Reason: reason}, err
+}
+
+// spooled is a part on disk with its proof of receipt.
+type spooled struct {
+	f      *os.File
+	sha256 string
+	size   int64
+}
+
+// spool copies a part to a temporary file while hashing it.
+func (s *Service) spool(part io.Reader) (*spooled, error) {
+	f, err := os.CreateTemp(s.tempDir, "part-*.dcm")
+	if err != nil {
+		return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), part)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("ingest: receive part: %w", err)
+	}
+	return &spooled{f: f, sha256: hex.EncodeToString(h.Sum(nil)), size: n}, nil
+}
+
+func (sp *spooled) close() {
+	sp.f.Close()
+	os.Remove(sp.f.Name())
+}
+
+// failure is a refused part: the receipt's reason and code.
+type failure struct {
+	code    uint16
+	reason  string
+	outcome audit.Outcome // Failed, or Denied for authorization
+}
+
+func (f *failure) Error() string { return f.reason }
+
+func fail(code uint16, format string, args ...any) *failure {
+	return &failure{code: code, reason: fmt.Sprintf(format, args...), outcome: audit.Failed}
+}
+
+// Store runs the pipeline for one part. A part the pipeline refuses gets
+// a receipt with a failure reason (and its audit entry); the error is
+// for the request as a whole: the client went away, or the database or
+// object store is down (then nothing of the part was recorded).
+func (u *Upload) Store(ctx context.Context, part io.Reader) (Receipt, error) {
+	sp, err := u.s.spool(part)
+	if err != nil {
+		return Receipt{}, err
+	}
+	defer sp.close()
+	r := Receipt{}
+	stored, site, err := u.store(ctx, sp, &r)
+	var f *failure
+	if errors.As(err, &f) {
+		r.Failure, r.Reason = f.code, f.reason
+		obj := audit.Object{Type: "upload", ID: "sha256:" + sp.sha256}
+		rerr := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
+			Outcome: f.outcome, Object: obj, Trial: u.trialID(), Site: site, Reason: f.reason,
+			After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "failure_reason": f.code}})
+		return r, rerr
+	}
+	if err != nil {
+		return Receipt{}, err
+	}
+	r.Stored = stored
+	return r, nil
+}
+
+// parseFailure maps a header parse error to a receipt failure.
+func parseFailure(err error) *failure {
+	code := FailCannotUnderstand
+	switch {
+	case errors.Is(err, dicom.ErrUnsupported):
+		code = FailTransferSyntax
+	case errors.Is(err, dicom.ErrTooLarge):
+		code = FailOutOfResources
+	}
+	return fail(code, "%s", strings.TrimPrefix(err.Error(), "dicom: "))
+}
+
+// store does the work of Store; it returns the site the part was for.
+func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, string, error) {
+	s := u.s
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return nil, siteOf(u.sub), fmt.Errorf("ingest: rewind part: %w", err)
+	}
+	obj, err := dicom.Parse(sp.f, s.limits)
+	if err != nil {
+		return nil, siteOf(u.sub), parseFailure(err)
+	}
+	r.SOPClassUID = obj.Dataset.String(dicom.SOPClassUID)
+	r.SOPInstanceUID = obj.Dataset.String(dicom.SOPInstanceUID)
+
+	sub, err := u.place(ctx, obj.Dataset)
+	if err != nil {
+		return nil, siteOf(u.sub), err
+	}
+	tc := u.tc
+	if sub.TrialVersion != tc.version {
+		if tc, err = s.trialVersion(ctx, sub.Trial, sub.TrialVersion); err != nil {
+			return nil, sub.Site, err
+		}
+	}
+	if dup, err := u.duplicate(ctx, sub, sp); dup != nil || err != nil {
+		return dup, sub.Site, err
+	}
+
+	// QC reads the header as acquired: de-identification removes some of
+	// what the rules look at (the clinical trial tags it rewrites).
+	results := qc.Instance(tc.def.QC.Rules, obj.Dataset, qc.Context{Site: sub.Site, Subject: sub.Subject, Visit: sub.Visit})
+	if bad, ok := qc.Refusal(results); ok {
+		code := FailDoesNotMatch
+		if bad.Kind == "allowed_sop_classes" {
+			code = FailSOPClass
+		}
+		return nil, sub.Site, fail(code, "QC rule %s: %s is not allowed in this trial (expected %s)", bad.Rule, bad.Seen, bad.Expected)
+	}
+	syntax := obj.Syntax.UID
+	subj := deid.Subject{Site: sub.Site, Subject: sub.Subject, Visit: sub.Visit}
+	res, err := tc.profile.Apply(obj.Meta, obj.Dataset, subj)
+	if err != nil {
+		return nil, sub.Site, fail(FailCannotUnderstand, "cannot de-identify: %s", trial.ErrorMessage(err))
+	}
+	for i := range results {
+		results[i].Subject = res.SOPInstanceUID
+	}
+	if err := u.conflict(ctx, tc.id, res.SOPInstanceUID, sp.sha256); err != nil {
+		return nil, sub.Site, err
+	}
+
+	stored, err := u.put(ctx, obj, tc, subj, res)
+	if err != nil {
+		return nil, sub.Site, err
+	}
+	metadata, err := json.Marshal(obj.Dataset)
+	if err != nil {
+		return nil, sub.Site, fmt.Errorf("ingest: metadata: %w", err)
+	}
+	var originalKey *string
+	if tc.def.Deid.KeepOriginal {
+		if s.originals == nil {
+			return nil, sub.Site, trial.Errorf(trial.EUnavailable, "trial %s keeps originals but no restricted store is configured", tc.id)
+		}
+		if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+			return nil, sub.Site, fmt.Errorf("ingest: rewind part: %w", err)
+		}
+		o, err := s.originals.Put(ctx, sp.f)
+		if err != nil {
+			return nil, sub.Site, err
+		}
+		originalKey = &o.Key
+	}
+	sum := qc.SummaryOf(obj.Dataset, sp.sha256)
+	in := instanceRow{
+		sub: sub, res: res, sum: sum, syntax: syntax, sp: sp, object: stored, metadata: metadata,
+		originalKey: originalKey, results: results, options: tc.def.Deid.Options,
+	}
+	out := &Stored{Trial: tc.id, SOPClassUID: res.SOPClassUID, SOPInstanceUID: res.SOPInstanceUID,
+		StudyInstanceUID: res.StudyInstanceUID, SeriesInstanceUID: res.SeriesInstanceUID, Submission: sub.ID, Held: res.Hold}
+	err = s.db.Write(ctx, u.p.Actor(auth.SiteUploader), func(tx *db.Tx) error { return u.record(ctx, tx, in) })
+	switch {
+	case errors.Is(err, db.ErrDuplicate):
+		// A concurrent upload of the same bytes (or of another version of
+		// the same instance) committed first.
+		if dup, derr := u.duplicate(ctx, sub, sp); dup != nil || derr != nil {
+			return dup, sub.Site, derr
+		}
+		return nil, sub.Site, fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)
+	case err != nil:
+		return nil, sub.Site, err
+	}
+	return out, sub.Site, nil
+}
+
+func siteOf(sub *Submission) string {
+	if sub == nil {
+		return ""
+	}
+	return sub.Site
+}
