@@ -205,9 +205,9 @@ func (p *Profile) newApplier(class string, s Subject, c *Counts) *applier {
 }
 
 // dataset de-identifies one data set (the top level or a sequence item).
-// cleanText is set inside sequences the profile replaces or cleans (D, C):
-// there free text the table does not name (e.g. an SR's Text Value) is
-// cleaned too, since such a sequence is kept only for its structure.
+// cleanText is set inside sequences the profile cleans (C): there free
+// text the table does not name (e.g. an SR's Text Value) is cleaned too,
+// since the table's rows alone do not cover free-form content.
 // parent is the sequence holding ds (0 at the top level).
 func (a *applier) dataset(ds *dicom.Dataset, cleanText bool, parent dicom.Tag) {
 	var keep map[dicom.Tag]bool
@@ -287,12 +287,12 @@ func (a *applier) do(e *dicom.Element, act action) bool {
 		e.Value, e.Items = nil, nil
 	case actDummy:
 		a.c.Dummied++
-		switch {
-		case sq && len(e.Items) == 0:
+		if sq {
+			// The dummy of a sequence is one empty item: nothing of the
+			// original content survives (the options that keep content,
+			// e.g. Clean Structured Content, make the row C instead).
 			e.Items = []*dicom.Dataset{{}}
-		case sq:
-			a.items(e, true)
-		default:
+		} else {
 			e.Value = a.dummy(e)
 		}
 	case actClean:

@@ -97,8 +97,8 @@ func TestDeidActions(t *testing.T) {
 			case e == nil:
 				t.Errorf("%s removed", tag)
 			case tc.items >= 0:
-				if len(e.Items) != tc.items {
-					t.Errorf("%s has %d items, want %d", tag, len(e.Items), tc.items)
+				if len(e.Items) != tc.items || tc.items == 1 && len(e.Items[0].Elements) != 0 {
+					t.Errorf("%s has %d items (%v), want %d empty", tag, len(e.Items), e.Items, tc.items)
 				}
 			case strings.Join(e.Strings(), `\`) != tc.want:
 				t.Errorf("%s = %q, want %q", tag, e.Value, tc.want)

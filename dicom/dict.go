@@ -1,6 +1,10 @@
 package dicom
 
-import "github.com/suyashkumar/dicom/pkg/tag"
+import (
+	"sync"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
 
 // Tags the gateway reads or writes by name.
 const (
@@ -111,11 +115,28 @@ func Lookup(t Tag) (vr, keyword string, ok bool) {
 
 // TagForKeyword returns the tag with DICOM keyword kw ("PatientID").
 func TagForKeyword(kw string) (Tag, bool) {
-	info, err := tag.FindByKeyword(kw)
-	if err != nil || info.Keyword != kw {
-		return 0, false
+	if v, ok := keywords.Load(kw); ok {
+		r := v.(keywordResult)
+		return r.tag, r.ok
 	}
-	return NewTag(info.Tag.Group, info.Tag.Element), true
+	var r keywordResult
+	info, err := tag.FindByKeyword(kw)
+	if err == nil && info.Keyword == kw {
+		r = keywordResult{NewTag(info.Tag.Group, info.Tag.Element), true}
+	}
+	keywords.Store(kw, r)
+	return r.tag, r.ok
+}
+
+// keywords memoises TagForKeyword: the dictionary offers no keyword index,
+// only a scan of every entry (tens of microseconds), and the keywords
+// asked for are few (those of trial QC rules). It caches a pure function
+// of the immutable dictionary, so sharing it is safe.
+var keywords sync.Map
+
+type keywordResult struct {
+	tag Tag
+	ok  bool
 }
 
 // vrOf returns the VR under which an element with tag t is encoded when

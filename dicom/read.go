@@ -464,3 +464,7 @@ func (d *decoder) wrap(t Tag, err error) error { return d.wrapAt(t, d.off, err) 
 func (d *decoder) wrapAt(t Tag, off int64, err error) error {
 	return fmt.Errorf("dicom: read element %s at offset %d: %w", t, off, err)
 }
+
+// HasPixelData reports whether a top-level Pixel Data element follows the
+// header (and has not been consumed by Write yet).
+func (o *Object) HasPixelData() bool { return o.src != nil && !o.consumed }

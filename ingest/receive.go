@@ -233,6 +233,11 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	}
 	r.SOPClassUID = obj.Dataset.String(dicom.SOPClassUID)
 	r.SOPInstanceUID = obj.Dataset.String(dicom.SOPInstanceUID)
+	if !obj.HasPixelData() && obj.Dataset.Get(dicom.Rows) != nil {
+		// A file cut exactly between two elements parses as a shorter one.
+		return nil, siteOf(u.sub), fail(FailCannotUnderstand,
+			"the header describes an image (Rows (0028,0010)) but no Pixel Data follows: the file is truncated")
+	}
 
 	sub, err := u.place(ctx, obj.Dataset)
 	if err != nil {

@@ -241,8 +241,13 @@ func (d *Definition) Validate() error {
 	}
 	seen = map[string]bool{}
 	for i, r := range d.QC.Rules {
-		if err := r.validate(fmt.Sprintf("qc.rules[%d]", i), seen); err != nil {
+		p := fmt.Sprintf("qc.rules[%d]", i)
+		if err := r.validate(p, seen); err != nil {
 			return err
+		}
+		// A misspelt visit would silently disable the rule.
+		if r.Visit != "" && !slices.ContainsFunc(d.Visits, func(v Visit) bool { return v.ID == r.Visit }) {
+			return invalid(p+".visit", "%q is not a visit of this trial", r.Visit)
 		}
 	}
 	return d.Reads.validate()
@@ -280,31 +285,12 @@ func (d *Deid) validate() error {
 	if len(d.SafePrivate) > 0 && !seen[RetainSafePrivate] {
 		return invalid("deid.safe_private", "allowed only with the %s option", RetainSafePrivate)
 	}
-	// A safe_private entry is "gggg,CREATOR,ee": the odd private group (4
-	// hex digits), the private creator as the objects write it, and the
-	// element's low byte (2 hex digits), e.g. "0019,SIEMENS MR HEADER,08".
-	// The block byte is assigned per object, so entries name the creator
-	// instead (package deid matches them the same way).
-	hex := func(s string) (uint64, bool) {
-		n, err := strconv.ParseUint(s, 16, 16)
-		return n, err == nil
-	}
 	dup := map[string]bool{}
 	for i, s := range d.SafePrivate {
 		p := fmt.Sprintf("deid.safe_private[%d]", i)
-		if len(s) < 9 || s[4] != ',' || s[len(s)-3] != ',' {
-			return invalid(p, "%q must be gggg,CREATOR,ee (e.g. \"0019,SIEMENS MR HEADER,08\")", s)
-		}
-		group, okG := hex(s[:4])
-		_, okE := hex(s[len(s)-2:])
-		creator := strings.TrimRight(s[5:len(s)-3], " ")
 		switch {
-		case !okG || group%2 == 0 || group < 0x0009 || group == 0xFFFF:
-			return invalid(p, "%q: %s is not a private (odd) group", s, s[:4])
-		case !okE:
-			return invalid(p, "%q: element %s is not 2 hex digits", s, s[len(s)-2:])
-		case creator == "" || len(creator) > 64 || strings.Contains(creator, `\`):
-			return invalid(p, "%q: the creator must be 1-64 characters without a backslash", s)
+		case s == "":
+			return invalid(p, "empty entry")
 		case dup[s]:
 			return invalid(p, "duplicate entry %q", s)
 		}

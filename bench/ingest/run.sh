@@ -149,6 +149,18 @@ stow_run() {
 
 # ---- Orthanc ---------------------------------------------------------------
 
+# start_orthanc DIR PORT starts Orthanc with DIR/orthanc.json.
+start_orthanc() {
+	local dir=$1 http=$2
+	"$ORTHANC" "$dir/orthanc.json" >>"$dir/orthanc.log" 2>&1 &
+	SERVER_PID=$!
+	if ! wait_http "http://127.0.0.1:$http/system" "$SERVER_PID" Orthanc; then
+		tail -n 20 "$dir/orthanc.log" >&2
+		return 1
+	fi
+	log "Orthanc $("$ORTHANC" --version | head -1 | awk '{print $2}') on 127.0.0.1:$http (pid $SERVER_PID)"
+}
+
 run_orthanc() {
 	[[ -x $ORTHANC ]] || {
 		log "Orthanc not found at $ORTHANC: skipped"
@@ -176,16 +188,13 @@ run_orthanc() {
   "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": true}
 }
 EOF
-	"$ORTHANC" "$dir/orthanc.json" >"$dir/orthanc.log" 2>&1 &
-	SERVER_PID=$!
-	if ! wait_http "http://127.0.0.1:$http/system" "$SERVER_PID" Orthanc; then
-		tail -n 20 "$dir/orthanc.log" >&2
-		die "Orthanc did not start"
-	fi
-	log "Orthanc $("$ORTHANC" --version | head -1 | awk '{print $2}') on 127.0.0.1:$http (pid $SERVER_PID)"
+	start_orthanc "$dir" "$http" || die "Orthanc did not start"
 	stow_run Orthanc orthanc -target orthanc -url "http://127.0.0.1:$http" -dir "$WORK/corpus" ||
 		log "Orthanc corpus run failed"
 	if [[ -n $BIG ]]; then
+		# A fresh process, so that its VmHWM is the big upload's peak.
+		stop_server
+		start_orthanc "$dir" "$http" || die "Orthanc did not restart"
 		stow_run "Orthanc $BIG" orthanc-big -target orthanc -url "http://127.0.0.1:$http" -big "$BIG" ||
 			log "Orthanc big run failed"
 	fi
@@ -209,6 +218,16 @@ write_trial() {
    {"id": "rows", "kind": "required_attribute", "severity": "warn", "attribute": "Rows"}]},
  "reads": {"design": "single", "form": {"fields": [{"id": "resp", "type": "choice", "required": true, "choices": ["yes", "no"]}]}}}
 EOF
+}
+
+# start_gateway DIR PORT LABEL STORAGE_FLAGS... starts the gateway.
+start_gateway() {
+	local dir=$1 port=$2 label=$3
+	shift 3
+	"$GW" serve --addr "127.0.0.1:$port" --log-level warn "$@" >>"$dir/gateway.log" 2>&1 &
+	SERVER_PID=$!
+	wait_http "http://127.0.0.1:$port/readyz" "$SERVER_PID" "$label" || return 1
+	log "$label on 127.0.0.1:$port (pid $SERVER_PID)"
 }
 
 # run_gateway NAME LABEL STORAGE_FLAGS...: sets up a fresh gateway on the
@@ -257,13 +276,10 @@ run_gateway() {
 		skip "no free port"
 		return 0
 	}
-	"$GW" serve --addr "127.0.0.1:$port" --log-level warn "${flags[@]}" >"$dir/gateway.log" 2>&1 &
-	SERVER_PID=$!
-	if ! wait_http "http://127.0.0.1:$port/readyz" "$SERVER_PID" "$label"; then
+	start_gateway "$dir" "$port" "$label" "${flags[@]}" || {
 		skip "the gateway did not start"
 		return 0
-	fi
-	log "$label on 127.0.0.1:$port (pid $SERVER_PID)"
+	}
 	local base=http://127.0.0.1:$port
 	token=$(curl -fsS -H 'Content-Type: application/json' \
 		-d "{\"username\": \"bench-dm\", \"password\": \"$dm_pw\"}" "$base/api/v1/auth/login" |
@@ -284,7 +300,13 @@ run_gateway() {
 	stow_run "$label" "$name" "${common[@]}" -subject BENCH -dir "$WORK/corpus" ||
 		log "$label corpus run failed (are the submission and STOW-RS endpoints in this build?)"
 	if [[ -n $BIG ]]; then
-		stow_run "$label $BIG" "$name-big" "${common[@]}" -clients 1 -subject BIG -big "$BIG" ||
+		# A fresh process, so that its VmHWM is the big upload's peak.
+		stop_server
+		start_gateway "$dir" "$port" "$label" "${flags[@]}" || {
+			skip "the gateway did not restart"
+			return 0
+		}
+		stow_run "$label $BIG" "$name-big" "${common[@]}" -subject BIG -big "$BIG" ||
 			log "$label big run failed"
 	fi
 	stop_server

@@ -120,6 +120,9 @@ func run(ctx context.Context, o options, stdout, log io.Writer) error {
 	if o.clients < 1 {
 		return fmt.Errorf("-clients %d: want at least 1", o.clients)
 	}
+	if o.big != "" {
+		o.clients = 1 // one instance, one request
+	}
 	if o.label == "" {
 		o.label = o.target
 	}
@@ -197,7 +200,6 @@ func run(ctx context.Context, o options, stdout, log io.Writer) error {
 			return err
 		}
 		parts = []part{bi.part()}
-		endpoints = endpoints[:1]
 		fmt.Fprintf(log, "stow: synthetic Enhanced CT instance %s: %d frames of %dx%d 16-bit, %d bytes\n",
 			bi.uid, bi.frames, bigColumns, bigRows, bi.size())
 	case o.dir != "":
@@ -380,8 +382,11 @@ func (r report) print(w io.Writer) {
 			fmt.Fprintf(w, "  sampling error: %s\n", m.SampleErrors)
 		}
 	}
-	if r.CompleteSeconds > 0 || r.CompleteError != "" {
-		fmt.Fprintf(w, "  completing %d submission(s): %.2f s %s\n", len(r.Submissions), r.CompleteSeconds, r.CompleteError)
+	if r.CompleteSeconds > 0 {
+		fmt.Fprintf(w, "  completing %d submission(s) after the run: %.2f s\n", len(r.Submissions), r.CompleteSeconds)
+	}
+	if r.CompleteError != "" {
+		fmt.Fprintf(w, "  completing the submissions failed: %s\n", r.CompleteError)
 	}
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(w, "  failure: %s\n", reason)
@@ -419,8 +424,8 @@ func printTable(w io.Writer, files []string) error {
 		reps = append(reps, r)
 	}
 	ref := reps[0]
-	fmt.Fprintf(w, "| target | stored / sent | failed | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s |\n", ref.Label)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| target | stored / sent | failed | wall s | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s |\n", ref.Label)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range reps {
 		rss, rssRatio := "n/a", "n/a"
 		if r.Memory != nil {
@@ -429,8 +434,8 @@ func printTable(w io.Writer, files []string) error {
 				rssRatio = fmt.Sprintf("%.2f", float64(r.Memory.PeakHWM)/float64(ref.Memory.PeakHWM))
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d / %d | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-			r.Label, r.Stored, r.Sent, r.Failed, r.InstancesPerSec, r.MBPerSec, r.P50ms, r.P99ms, rss,
+		fmt.Fprintf(w, "| %s | %d / %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
+			r.Label, r.Stored, r.Sent, r.Failed, r.WallSeconds, r.InstancesPerSec, r.MBPerSec, r.P50ms, r.P99ms, rss,
 			ratio(r.InstancesPerSec, ref.InstancesPerSec), ratio(r.P99ms, ref.P99ms), rssRatio)
 	}
 	return nil

@@ -268,6 +268,7 @@ func TestEndToEnd(t *testing.T) {
 			g.addUser("tom", "inspector:T1")
 			g.serve()
 			testPlatform(t, g)
+			t.Run("ingest", func(t *testing.T) { testIngest(t, g) })
 			if b.name == "embedded" {
 				testNoHashesInLogs(t, g)
 			}

@@ -16,6 +16,7 @@ commands:
   user      add, grant, revoke, deactivate or activate accounts
   audit     verify or export the audit trail
   trial     define a trial from a JSON file
+  deid      de-identify DICOM files offline with a trial's profile
 
 Run "gateway <command> -h" for a command's flags. Every flag can also be
 set by the environment variable GATEWAY_<FLAG> (e.g. GATEWAY_DATABASE_URL).
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return auditCmd(ctx, env, rest)
 	case "trial":
 		return trialCmd(ctx, env, rest)
+	case "deid":
+		return deidCmd(ctx, env, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trialgate/trialgate/dicom"
+)
+
+// realDir is the shared real DICOM test data; in CI its absence fails.
+func realDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "..", "shared", "testdata", "real")
+	if _, err := os.Stat(filepath.Join(dir, "1.dcm")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("real test data missing: %v", err)
+		}
+		t.Skipf("real test data missing: %v", err)
+	}
+	return dir
+}
+
+const e2eTrial = `{"id":"T-E2E","name":"End to end","sites":[{"id":"S1","name":"One"}],
+ "visits":[{"id":"BL","label":"Baseline"}],
+ "deid":{"options":["retain_long_modified_dates","retain_device_identity"]},
+ "qc":{"rules":[{"id":"mod","kind":"allowed_modalities","severity":"fail","modalities":["CT","MR","PT","CR","OT"]},
+   {"id":"ser","kind":"expected_series","severity":"warn","modality":"CT","min_instances":1}]},
+ "reads":{"design":"single","form":{"fields":[{"id":"resp","type":"choice","required":true,"choices":["yes","no"]}]}}}`
+
+// testIngest uploads the real files through the real gateway (whichever
+// backends it runs on), reads them back through WADO-RS, and holds the
+// de-identified objects against the originals with dciodvfy (dicom3tools)
+// as an independent validator: no error the original did not have.
+func testIngest(t *testing.T, g *gateway) {
+	dir := realDir(t)
+	def := filepath.Join(t.TempDir(), "trial.json")
+	os.WriteFile(def, []byte(e2eTrial), 0o600)
+	if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
+		t.Fatal(err)
+	}
+	g.addUser("dana", "data_manager:T-E2E")
+	g.addUser("uma", "site_uploader:T-E2E:S1")
+	g.addUser("quinn", "qc_reviewer:T-E2E")
+	g.addUser("ines", "inspector:T-E2E")
+	dana, uma, quinn := token(t, g.base, "dana"), token(t, g.base, "uma"), token(t, g.base, "quinn")
+	approve := `{"password":"` + testPassword + `","meaning":"approval"}`
+	if r := do(t, "POST", g.base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	r := do(t, "POST", g.base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
+		strings.NewReader(`{"site":"S1","subject":"E2E-001","visit":"BL"}`))
+	if r.status != http.StatusCreated {
+		t.Fatalf("submission: %d %s", r.status, r.body)
+	}
+	var sub struct{ ID string }
+	r.json(t, &sub)
+
+	names := []string{"1.dcm", "2.dcm", "3.dcm", "4.dcm", "5.dcm", "6.dcm"}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	originals := map[string][]byte{}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		originals[n] = b
+		w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+		w.Write(b)
+	}
+	mw.Close()
+	ct := fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, mw.Boundary())
+	r = do(t, "POST", g.base+"/dicomweb/submissions/"+sub.ID+"/studies", uma, ct, &body)
+	if r.status != http.StatusOK {
+		t.Fatalf("STOW: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", g.base+"/api/v1/submissions/"+sub.ID+"/complete", uma, "", nil); r.status != http.StatusOK {
+		t.Fatalf("complete: %d %s", r.status, r.body)
+	}
+	var view struct {
+		Status    string
+		Instances []struct {
+			SOP    string `json:"sop_instance_uid"`
+			Class  string `json:"sop_class_uid"`
+			Study  string `json:"study_instance_uid"`
+			Series string `json:"series_instance_uid"`
+			Status string
+			Orig   string `json:"original_sha256"`
+		}
+	}
+	do(t, "GET", g.base+"/api/v1/submissions/"+sub.ID, quinn, "", nil).json(t, &view)
+	if view.Status != "completed" || len(view.Instances) != len(names) {
+		t.Fatalf("submission: %+v", view)
+	}
+	byHash := map[string]string{}
+	for n, b := range originals {
+		byHash[sha256hex(b)] = n
+	}
+	out := t.TempDir()
+	for _, in := range view.Instances {
+		name := byHash[in.Orig]
+		got := wado(t, g.base+fmt.Sprintf("/dicomweb/trials/T-E2E/studies/%s/series/%s/instances/%s", in.Study, in.Series, in.SOP), quinn)
+		obj, err := dicom.Parse(bytes.NewReader(got), dicom.Limits{})
+		if err != nil {
+			t.Fatalf("%s: retrieved object: %v", name, err)
+		}
+		if pid := obj.Dataset.String(dicom.PatientID); pid != "E2E-001" {
+			t.Errorf("%s: de-identified PatientID %q, want the subject code", name, pid)
+		}
+		orig := filepath.Join(out, "orig-"+name)
+		deid := filepath.Join(out, "deid-"+name)
+		os.WriteFile(orig, originals[name], 0o600)
+		os.WriteFile(deid, got, 0o600)
+		if newErrs := newValidationErrors(t, orig, deid); len(newErrs) > 0 {
+			t.Errorf("%s: dciodvfy finds errors the original did not have:\n%s", name, strings.Join(newErrs, "\n"))
+		}
+	}
+	es := trail(t, g.base, token(t, g.base, "ines"), "trial=T-E2E")
+	for action, want := range map[string]int{"instance.received": 6, "instance.deidentified": 6, "instance.quarantined": 1,
+		"qc.evaluated": 7, "submission.completed": 1, "instance.retrieved": 6} {
+		if got := count(es, action, "success"); got != want {
+			t.Errorf("%s: %d entries, want %d", action, got, want)
+		}
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// wado retrieves one instance.
+func wado(t *testing.T, url, token string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("WADO: %d %s", resp.StatusCode, b)
+	}
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	p, err := multipart.NewReader(resp.Body, params["boundary"]).NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// values are the parts of a dciodvfy message that quote data: they change
+// with de-identification without the object becoming less valid.
+var values = regexp.MustCompile(`<[^>]*>|\[[0-9]+\] = <[^>]*>|\(0x[0-9a-f]{4},0x[0-9a-f]{4}\) [A-Z]{2} [^-]*`)
+
+// newValidationErrors runs dciodvfy on an original and its de-identified
+// version and returns the errors only the latter has. Deflated files are
+// inflated with dcmconv first (dciodvfy cannot read them).
+func newValidationErrors(t *testing.T, orig, deid string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("dciodvfy"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("dciodvfy (dicom3tools) is required in CI")
+		}
+		t.Skip("dciodvfy not installed (apt-get install dicom3tools)")
+	}
+	errs := func(path string) []string {
+		if out, err := exec.Command("dcmdump", "-q", path).CombinedOutput(); err == nil && bytes.Contains(out, []byte("DeflatedLittleEndian")) {
+			inflated := path + ".inflated"
+			if out, err := exec.Command("dcmconv", "+te", path, inflated).CombinedOutput(); err != nil {
+				t.Fatalf("dcmconv %s: %v %s", path, err, out)
+			}
+			path = inflated
+		}
+		out, _ := exec.Command("dciodvfy", path).CombinedOutput()
+		var list []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "Error") {
+				list = append(list, values.ReplaceAllString(line, "<value>"))
+			}
+		}
+		return list
+	}
+	before := errs(orig)
+	after := errs(deid)
+	t.Logf("dciodvfy: %s has %d errors, its de-identified version %d", filepath.Base(orig), len(before), len(after))
+	var added []string
+	for _, e := range after {
+		if i := slices.Index(before, e); i >= 0 {
+			before = slices.Delete(before, i, i+1)
+			continue
+		}
+		added = append(added, e)
+	}
+	return added
+}
