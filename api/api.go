@@ -124,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	authed.GET("/submissions/:id", s.h(s.getSubmission))
 	authed.POST("/submissions/:id/complete", s.h(s.completeSubmission))
 	authed.POST("/submissions/:id/qc-decision", s.h(s.decideSubmission))
+	authed.POST("/submissions/:id/instances/:sop/review", s.h(s.reviewInstance))
 
 	web := e.Group("/dicomweb", s.authenticate)
 	web.POST("/submissions/:id/studies", s.h(s.stowSubmission))

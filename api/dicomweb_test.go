@@ -353,7 +353,44 @@ func TestSTOWRealFiles(t *testing.T) {
 		v.Instances[0].Series), f.dm, nil); r.status != http.StatusOK && r.status != http.StatusNotFound {
 		t.Errorf("metadata: %d %s", r.status, r.body)
 	}
+	// The held secondary capture: invisible to the data manager until a QC
+	// reviewer releases it, with a reason.
+	var heldIn struct{ sop, study, series string }
+	for _, in := range v.Instances {
+		if in.Status == "held" {
+			heldIn.sop, heldIn.study, heldIn.series = in.SOP, in.Study, in.Series
+		}
+	}
+	seriesPath := fmt.Sprintf("/dicomweb/trials/T-ING/studies/%s/series/%s/instances", heldIn.study, heldIn.series)
+	listed := func(token string) int {
+		r := f.do(t, "GET", seriesPath, token, nil)
+		var items []map[string]json.RawMessage
+		r.decode(t, &items)
+		return len(items)
+	}
+	if n, m := listed(f.dm), listed(f.qc); n != 0 || m != 1 {
+		t.Errorf("held instance listed %d times to the data manager, %d to the QC reviewer; want 0 and 1", n, m)
+	}
+	review := "/api/v1/submissions/" + sub + "/instances/" + heldIn.sop + "/review"
+	if r := f.do(t, "POST", review, f.dm, map[string]string{"decision": "release", "reason": "x"}); r.status != http.StatusForbidden {
+		t.Errorf("data manager reviews: %d", r.status)
+	}
+	if r := f.do(t, "POST", review, f.qc, map[string]string{"decision": "release"}); r.status != http.StatusBadRequest {
+		t.Errorf("review without reason: %d", r.status)
+	}
+	if r := f.do(t, "POST", review, f.qc, map[string]string{"decision": "release", "reason": "no burned-in text on review"}); r.status != http.StatusOK {
+		t.Fatalf("release: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "POST", review, f.qc, map[string]string{"decision": "reject", "reason": "again"}); r.status != http.StatusConflict {
+		t.Errorf("second review: %d", r.status)
+	}
+	if n := listed(f.dm); n != 1 {
+		t.Errorf("released instance listed %d times to the data manager", n)
+	}
 	final := f.actions(t)
+	if final["instance.reviewed/success"] != 1 {
+		t.Errorf("instance.reviewed entries: %d", final["instance.reviewed/success"])
+	}
 	if final["instance.retrieved/success"] < 6 || final["dicomweb.queried/success"] < 1 || final["access.denied/denied"] < 1 {
 		t.Errorf("trail after retrievals: %v", final)
 	}

@@ -112,3 +112,19 @@ func (s *Server) decideSubmission(c *gin.Context) error {
 	c.JSON(http.StatusOK, submissionOf(v))
 	return nil
 }
+
+// reviewInstance is POST /api/v1/submissions/{id}/instances/{sop}/review:
+// a QC reviewer releases or rejects an instance held for burned-in text
+// review.
+func (s *Server) reviewInstance(c *gin.Context) error {
+	var req decisionRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	v, err := s.ingest.Review(c.Request.Context(), principal(c), c.Param("id"), c.Param("sop"), req.Decision, req.Reason)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, submissionOf(v))
+	return nil
+}

@@ -56,13 +56,13 @@ type Counts struct {
 
 // Tags the package writes or reads beyond dicom's named tags.
 const (
-	tagSourceAETitle       dicom.Tag = 0x00020016
-	tagSendingAETitle      dicom.Tag = 0x00020017
-	tagReceivingAETitle    dicom.Tag = 0x00020018
-	tagPrivateInfoCreator  dicom.Tag = 0x00020100
-	tagPrivateInfo         dicom.Tag = 0x00020102
-	tagLongitudinalTemporl dicom.Tag = 0x00280303
-	tagOtherPatientIDsSeq  dicom.Tag = 0x00101002
+	tagSourceAETitle        dicom.Tag = 0x00020016
+	tagSendingAETitle       dicom.Tag = 0x00020017
+	tagReceivingAETitle     dicom.Tag = 0x00020018
+	tagPrivateInfoCreator   dicom.Tag = 0x00020100
+	tagPrivateInfo          dicom.Tag = 0x00020102
+	tagLongitudinalTemporal dicom.Tag = 0x00280303
+	tagOtherPatientIDsSeq   dicom.Tag = 0x00101002
 )
 
 // Apply de-identifies an object's meta group (may be nil) and data set
@@ -93,7 +93,9 @@ func (p *Profile) Apply(meta, ds *dicom.Dataset, s Subject) (*Result, error) {
 	res.Hold = p.hold(ds)
 	sponsor := ds.String(dicom.ClinicalTrialSponsorName)
 	a := p.newApplier(class, s, &res.Counts)
-	a.terms = identifiers(ds)
+	if p.cleans {
+		a.terms = identifiers(ds)
+	}
 
 	a.dataset(ds, false, 0)
 	p.trialAttributes(ds, s, sponsor)
@@ -153,7 +155,7 @@ func (p *Profile) trialAttributes(ds *dicom.Dataset, s Subject, sponsor string) 
 		items[i] = it
 	}
 	ds.Set(&dicom.Element{Tag: dicom.DeidentificationMethodCodeSequence, VR: "SQ", Items: items})
-	ds.SetString(tagLongitudinalTemporl, "CS", p.ltim)
+	ds.SetString(tagLongitudinalTemporal, "CS", p.ltim)
 }
 
 // meta de-identifies the file meta group: the new SOP Instance UID, no AE

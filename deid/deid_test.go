@@ -285,8 +285,8 @@ func TestDeidDateShift(t *testing.T) {
 	if got := a.String(0x00080012); got != dummyDA {
 		t.Errorf("invalid date became %q", got)
 	}
-	if a.String(tagLongitudinalTemporl) != "MODIFIED" {
-		t.Errorf("(0028,0303) %q", a.String(tagLongitudinalTemporl))
+	if a.String(tagLongitudinalTemporal) != "MODIFIED" {
+		t.Errorf("(0028,0303) %q", a.String(tagLongitudinalTemporal))
 	}
 }
 
@@ -309,7 +309,7 @@ func TestDeidTrialAttributes(t *testing.T) {
 	want := map[dicom.Tag]string{
 		dicom.PatientName: "SUBJ-1", dicom.PatientID: "SUBJ-1", dicom.ClinicalTrialSponsorName: "TRIAL-1",
 		dicom.ClinicalTrialProtocolID: "TRIAL-1", dicom.ClinicalTrialSiteID: "S1", dicom.ClinicalTrialSubjectID: "SUBJ-1",
-		dicom.ClinicalTrialTimePointID: "BL", dicom.PatientIdentityRemoved: "YES", tagLongitudinalTemporl: "REMOVED",
+		dicom.ClinicalTrialTimePointID: "BL", dicom.PatientIdentityRemoved: "YES", tagLongitudinalTemporal: "REMOVED",
 		dicom.ClinicalTrialProtocolName: "", dicom.ClinicalTrialSiteName: "",
 	}
 	for tag, v := range want {
@@ -564,6 +564,30 @@ func TestDeidClean(t *testing.T) {
 	}
 	if got := ds.String(dicom.SeriesDescription); got != cleaned {
 		t.Errorf("series description %q", got)
+	}
+}
+
+// Clean Structured Content keeps the SR tree, cleaning its free text and
+// applying the table inside.
+func TestDeidCleanStructuredContent(t *testing.T) {
+	p := mustProfile(t, trial.Deid{Options: []string{trial.CleanStructuredContent}})
+	inner := item(str(tagTextValue, "UT", "Seen with JANE doe, MRN12345, phone 5551234567."), str(0x0040A123, "PN", "Who^Doctor"),
+		str(0x0040A121, "DA", "20200101"), str(0x0040A124, "UI", "1.2.826.0.1.3680043.2.1.9"))
+	ds := ctObject(classSR, sq(tagContentSequence, item(str(tagTextValue, "UT", "12345"), sq(tagContentSequence, inner))))
+	if _, err := p.Apply(nil, ds, subj); err != nil {
+		t.Fatal(err)
+	}
+	outer := ds.Get(tagContentSequence).Items[0]
+	if got := outer.String(tagTextValue); got != cleaned {
+		t.Errorf("outer text %q", got)
+	}
+	in := outer.Get(tagContentSequence).Items[0]
+	want := map[dicom.Tag]string{tagTextValue: "Seen with , , phone .", 0x0040A123: dummyName, 0x0040A121: dummyDA,
+		0x0040A124: p.UID("1.2.826.0.1.3680043.2.1.9")}
+	for tag, v := range want {
+		if got := in.String(tag); got != v {
+			t.Errorf("%s = %q, want %q", tag, got, v)
+		}
 	}
 }
 

@@ -18,10 +18,8 @@ const (
 
 // Tags of the conditional rows of Table E.1-1 named below.
 const (
-	tagInstitutionCodeSequence    dicom.Tag = 0x00080082
 	tagStationName                dicom.Tag = 0x00081010
 	tagOperatorsName              dicom.Tag = 0x00081070
-	tagReferencedStudySequence    dicom.Tag = 0x00081110
 	tagReferencedPPSSequence      dicom.Tag = 0x00081111
 	tagReferencedImageSequence    dicom.Tag = 0x00081140
 	tagSourceImageSequence        dicom.Tag = 0x00082112

@@ -9,6 +9,30 @@
 // Pixel Data and the elements after it); pixel data is never touched. It
 // does no I/O. A Profile is compiled once per trial version by New and is
 // then immutable, so it is safe for concurrent use.
+//
+// Where the standard leaves a choice:
+//
+//   - Conditional rows (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) resolve by the Type
+//     the object's IOD gives the attribute (iod.go, from PS3.3): Type 1 is
+//     D, Type 2 Z, else X; X/Z/U* keeps a Type 1 or 2 sequence with its
+//     UIDs remapped. For a SOP class not in that table Z/D is D and the
+//     others X. Nested attributes resolve like top-level ones, except
+//     where a macro says otherwise (nestedType).
+//   - Options replace the basic action on their rows; with several options
+//     on a row K wins over C. The modified-dates C shifts DA and DT by a
+//     per-subject offset (365-3650 days back) and keeps TM.
+//   - D gives a dummy valid for the VR (dummy); a sequence's dummy is one
+//     empty item. Z empties a sequence. K, U and a kept X/Z/U* sequence
+//     keep the sequence and de-identify its items.
+//   - C on text removes the object's own identifying values and runs of 5
+//     or more digits (clean); a cleaned sequence is de-identified inside
+//     and its free text not named by the table is cleaned too.
+//   - Private attributes are removed with their creators unless the
+//     Retain Safe Private option lists them ("gggg,CREATOR,ee"), matched
+//     through the block's creator, never the block number.
+//   - The trial's codes replace Patient Name and ID and fill the Clinical
+//     Trial Subject module; a sponsor name already present is kept (it
+//     names the sponsor, not the patient).
 package deid
 
 import (
@@ -28,7 +52,8 @@ import (
 )
 
 // TrialGate's implementation identity, written to (0002,0012) and
-// (0002,0013). The UID is a fixed 2.25 UUID-derived UID.
+// (0002,0013) of every file it de-identifies. The UID was derived once
+// from a random UUID (PS3.5 B.2) and never changes.
 const (
 	ImplementationClassUID    = "2.25.205356143845611425398755315962394726313"
 	ImplementationVersionName = "TRIALGATE_1"
@@ -45,7 +70,7 @@ const (
 	actRemove               // X
 	actZero                 // Z: zero length; a sequence loses its items
 	actDummy                // D: a dummy value valid for the VR
-	actClean                // C: clean (see clean.go)
+	actClean                // C: clean (see (*applier).clean)
 	actRemap                // U: remap UIDs with the trial key
 	actShift                // C of retain_long_modified_dates: shift dates, keep times
 	actKeepSQ               // X/Z/U* resolved to keep: keep the sequence, de-identify its items (UIDs remapped)
@@ -142,6 +167,7 @@ type Profile struct {
 	iods    map[string]map[dicom.Tag]action // per SOP class: resolved conditional rows
 	unknown map[dicom.Tag]action            // conditional rows for SOP classes not in iodTypes
 
+	cleans  bool            // some rule cleans text: collect the object's identifying values
 	release map[string]bool // modalities and SOP classes released without burned-in review
 	method  []string        // (0012,0063) values
 	codes   []code          // (0012,0064) items
@@ -150,9 +176,6 @@ type Profile struct {
 
 // code is a coded concept of PS3.16 (scheme DCM).
 type code struct{ value, meaning string }
-
-// The Basic Profile's code in CID 7050 De-identification Method (PS3.16).
-var codeBasic = code{"113100", "Basic Application Confidentiality Profile"}
 
 // optionCode returns an option's code in CID 7050 (PS3.16). 113101 Clean
 // Pixel Data and 113102 Clean Recognizable Visual Features are never
@@ -250,6 +273,7 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 	conds := map[dicom.Tag]string{}
 	for _, r := range rows {
 		ru := p.compile(r)
+		p.cleans = p.cleans || ru.act == actClean || ru.act == actShift
 		_, value, _ := r.match() // checked by parseTable
 		switch r.Tag {
 		case wildCurve:
@@ -278,8 +302,11 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 		p.unknown[t] = resolve(c, 0, false)
 	}
 
-	p.codes = []code{codeBasic}
-	p.method = []string{"TrialGate " + ImplementationVersionName + " PS3.15 Annex E 2024b", codeBasic.meaning}
+	// CID 7050 De-identification Method (PS3.16): the profile, then each
+	// option; (0012,0063) names the same, each value within LO's 64.
+	basic := code{"113100", "Basic Application Confidentiality Profile"}
+	p.codes = []code{basic}
+	p.method = []string{"TrialGate " + ImplementationVersionName + " PS3.15 Annex E 2024b", basic.meaning}
 	for _, o := range p.options {
 		p.codes = append(p.codes, optionCode(o))
 		p.method = append(p.method, optionCode(o).meaning)

@@ -480,3 +480,50 @@ func WorstOf(results []QCResult) qc.Outcome {
 	}
 	return qc.Worst(rs)
 }
+
+// Review decisions on an instance held for burned-in text review.
+const (
+	ReviewRelease = "release"
+	ReviewReject  = "reject"
+)
+
+const reviewInstance = `UPDATE instances SET status = $4 WHERE trial_id = $1 AND sop_uid = $2 AND submission_id = $3 AND status = 'held'`
+
+// Review records a QC reviewer's decision on an instance held for
+// burned-in text review: release it to the trial, or reject it (it stays
+// stored, never released), always with a reason.
+func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decision, reason string) (View, error) {
+	sub, err := s.submission(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	if !p.Has(auth.QCReviewer, sub.Trial, "") {
+		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+id,
+			"only a QC reviewer of the trial may review held instances")
+	}
+	status, ok := map[string]string{ReviewRelease: "released", ReviewReject: "rejected"}[decision]
+	switch reason = strings.TrimSpace(reason); {
+	case !ok:
+		return View{}, trial.Errorf(trial.EInvalid, "decision: %q must be one of release, reject", decision)
+	case reason == "":
+		return View{}, trial.Errorf(trial.EInvalid, "reason: required")
+	case len(reason) > MaxReason:
+		return View{}, trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+	}
+	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), func(tx *db.Tx) error {
+		n, err := tx.Exec(ctx, reviewInstance, sub.Trial, sop, id, status)
+		if err != nil {
+			return fmt.Errorf("ingest: review instance: %w", err)
+		}
+		if n != 1 {
+			return trial.Errorf(trial.EConflict, "instance %s of submission %s is not held for review", sop, id)
+		}
+		return tx.Audit(audit.Event{Action: audit.ActionInstanceReviewed, Object: audit.Object{Type: "instance", ID: sop},
+			Trial: sub.Trial, Site: sub.Site, Before: map[string]string{"status": "held"},
+			After: map[string]string{"status": status, "decision": decision}, Reason: reason})
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return s.Submission(ctx, p, id)
+}

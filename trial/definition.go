@@ -40,8 +40,10 @@ type Visit struct {
 // on top of the Basic Application Level Confidentiality Profile.
 type Deid struct {
 	Options []string `json:"options"`
-	// SafePrivate lists private attributes (tags "ggggeeee" or creator
-	// names) kept; allowed only with the retain_safe_private option.
+	// SafePrivate lists the private attributes kept, each as
+	// "gggg,CREATOR,ee" (odd group, private creator, element byte; matched
+	// by creator, never by block number); allowed only with the
+	// retain_safe_private option.
 	SafePrivate []string `json:"safe_private,omitempty"`
 	// ReleaseWithoutReview lists modalities and SOP class UIDs that the
 	// trial releases without burned-in text review although they are known
@@ -285,12 +287,27 @@ func (d *Deid) validate() error {
 	if len(d.SafePrivate) > 0 && !seen[RetainSafePrivate] {
 		return invalid("deid.safe_private", "allowed only with the %s option", RetainSafePrivate)
 	}
+	// A safe_private entry is "gggg,CREATOR,ee": the odd private group (4
+	// hex digits), the private creator as the objects write it, and the
+	// element's low byte (2 hex digits), e.g. "0019,SIEMENS MR HEADER,08".
+	// The block byte is assigned per object, so entries name the creator
+	// instead (package deid matches them the same way).
+	isHex := func(s string) bool { return s != "" && strings.Trim(s, "0123456789abcdefABCDEF") == "" }
 	dup := map[string]bool{}
 	for i, s := range d.SafePrivate {
 		p := fmt.Sprintf("deid.safe_private[%d]", i)
+		if len(s) < 9 || s[4] != ',' || s[len(s)-3] != ',' {
+			return invalid(p, "%q must be gggg,CREATOR,ee (e.g. \"0019,SIEMENS MR HEADER,08\")", s)
+		}
+		group, elem := strings.ToUpper(s[:4]), s[len(s)-2:]
+		creator := strings.TrimRight(s[5:len(s)-3], " ")
 		switch {
-		case s == "":
-			return invalid(p, "empty entry")
+		case !isHex(group) || !strings.ContainsAny(group[3:], "13579BDF") || group < "0009" || group == "FFFF":
+			return invalid(p, "%q: %s is not a private (odd) group", s, s[:4])
+		case !isHex(elem):
+			return invalid(p, "%q: element %s is not 2 hex digits", s, elem)
+		case creator == "" || len(creator) > 64 || strings.Contains(creator, `\`):
+			return invalid(p, "%q: the creator must be 1-64 characters without a backslash", s)
 		case dup[s]:
 			return invalid(p, "duplicate entry %q", s)
 		}

@@ -15,7 +15,7 @@ const validDefinition = `{
  "id": "T1", "name": "Trial One",
  "sites": [{"id": "S01", "name": "Site one"}, {"id": "S02", "name": "Site two"}],
  "visits": [{"id": "BL", "label": "Baseline"}, {"id": "W12", "label": "Week 12"}],
- "deid": {"options": ["retain_long_modified_dates", "retain_safe_private", "clean_descriptors"], "safe_private": ["00291010"]},
+ "deid": {"options": ["retain_long_modified_dates", "retain_safe_private", "clean_descriptors"], "safe_private": ["0029,SIEMENS CSA HEADER,10"]},
  "qc": {"rules": [
   {"id": "q1", "kind": "required_attribute", "severity": "fail", "attribute": "SliceThickness"},
   {"id": "q2", "kind": "allowed_modalities", "severity": "fail", "modalities": ["CT", "MR"]},

@@ -5,14 +5,18 @@
 # (DESIGN.md section 8; bench/README.md, "Ingest (STOW-RS)").
 #
 #   bash bench/ingest/run.sh
-#   CLIENTS=4 N=200 BIG=1GiB TARGETS=orthanc,sqlite,postgres bash bench/ingest/run.sh
+#   CLIENTS=4 N=1000 ROUNDS=3 BIG=1GiB TARGETS=orthanc,sqlite,postgres bash bench/ingest/run.sh
 #
 # Environment:
 #   CLIENTS      concurrent clients (default 4)
 #   N            corpus size, instances derived from SOURCE (default 200)
 #   PER_REQUEST  instances per STOW-RS request (default 1)
+#   ROUNDS       rounds (default 1): each round runs every target on a fresh
+#                server (new storage, new database), in an order rotated by one
+#                per round; the table shows each target's medians over the rounds
 #   BIG          also upload one synthetic multi-frame instance of this size
-#                to each target (e.g. 1GiB; default off)
+#                to each target, in the first round, on a freshly started
+#                process (e.g. 1GiB; default off)
 #   SOURCE       folder of real DICOM files (default /work/shared/testdata/real)
 #   TARGETS      which servers to run, in this order (default orthanc,sqlite,postgres):
 #                orthanc  Orthanc + DICOMweb plugin, its own SQLite index and storage folder
@@ -34,6 +38,7 @@ ROOT=$PWD
 CLIENTS=${CLIENTS:-4}
 N=${N:-200}
 PER_REQUEST=${PER_REQUEST:-1}
+ROUNDS=${ROUNDS:-1}
 BIG=${BIG:-}
 SOURCE=${SOURCE:-/work/shared/testdata/real}
 TARGETS=${TARGETS:-orthanc,sqlite,postgres}
@@ -57,7 +62,8 @@ mkdir -p "$RESULTS" "$WORK/bin"
 
 SERVER_PID= # the one server being measured
 MINIO_PID=
-DB_NAME=
+DB_NAMES=()
+ROUND=1
 
 # stop_pid stops one process this script started: TERM, then KILL after 10 s.
 stop_pid() {
@@ -80,10 +86,11 @@ stop_server() {
 cleanup() {
 	stop_server
 	stop_pid "$MINIO_PID"
-	if [[ -n $DB_NAME ]]; then
-		psql -q -d "$DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 ||
-			log "could not drop database $DB_NAME"
-	fi
+	local db
+	for db in "${DB_NAMES[@]}"; do
+		psql -q -d "$DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 ||
+			log "could not drop database $db"
+	done
 	if [[ -n ${KEEP:-} ]]; then
 		log "kept $WORK"
 	else
@@ -170,7 +177,7 @@ run_orthanc() {
 		log "DICOMweb plugin not found at $DICOMWEB_PLUGIN: skipped"
 		return 0
 	}
-	local dir=$WORK/orthanc http
+	local dir=$WORK/orthanc-r$ROUND http
 	mkdir -p "$dir/db"
 	http=$(random_port) || die "no free port"
 	# Defaults otherwise (StableAge, threads, no storage compression); no
@@ -189,9 +196,9 @@ run_orthanc() {
 }
 EOF
 	start_orthanc "$dir" "$http" || die "Orthanc did not start"
-	stow_run Orthanc orthanc -target orthanc -url "http://127.0.0.1:$http" -dir "$WORK/corpus" ||
+	stow_run Orthanc "orthanc-r$ROUND" -target orthanc -url "http://127.0.0.1:$http" -dir "$WORK/corpus" ||
 		log "Orthanc corpus run failed"
-	if [[ -n $BIG ]]; then
+	if [[ -n $BIG && $ROUND == 1 ]]; then
 		# A fresh process, so that its VmHWM is the big upload's peak.
 		stop_server
 		start_orthanc "$dir" "$http" || die "Orthanc did not restart"
@@ -236,7 +243,7 @@ start_gateway() {
 run_gateway() {
 	local name=$1 label=$2
 	shift 2
-	local flags=("$@") dir=$WORK/$name port dm_pw up_pw token
+	local flags=("$@") dir=$WORK/$name-r$ROUND port dm_pw up_pw token
 	if [[ -z $GW ]]; then
 		log "$label: no gateway binary; not measured"
 		return 0
@@ -297,9 +304,9 @@ run_gateway() {
 
 	local common=(-target gateway -url "$base" -username bench-up -password-file "$dir/uploader.pw"
 		-trial "$TRIAL" -site S1 -visit BL)
-	stow_run "$label" "$name" "${common[@]}" -subject BENCH -dir "$WORK/corpus" ||
+	stow_run "$label" "$name-r$ROUND" "${common[@]}" -subject BENCH -dir "$WORK/corpus" ||
 		log "$label corpus run failed (are the submission and STOW-RS endpoints in this build?)"
-	if [[ -n $BIG ]]; then
+	if [[ -n $BIG && $ROUND == 1 ]]; then
 		# A fresh process, so that its VmHWM is the big upload's peak.
 		stop_server
 		start_gateway "$dir" "$port" "$label" "${flags[@]}" || {
@@ -353,19 +360,21 @@ run_postgres() {
 		log "PostgreSQL not reachable at $DATABASE_URL: skipped"
 		return 0
 	}
-	start_minio || {
+	if [[ -z $MINIO_PID ]] && ! start_minio; then
 		log "MinIO not available: PostgreSQL + MinIO run skipped"
 		return 0
-	}
-	DB_NAME=tg_bench_ingest_$(random_hex 6)
-	psql -q -d "$DATABASE_URL" -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
+	fi
+	local db
+	db=tg_bench_ingest_$(random_hex 6)
+	DB_NAMES+=("$db")
+	psql -q -d "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
 	local url=${DATABASE_URL%%\?*}
-	url="${url%/*}/$DB_NAME"
+	url="${url%/*}/$db"
 	[[ $DATABASE_URL == *\?* ]] && url="$url?${DATABASE_URL#*\?}"
 	# The secret goes through the environment (flags show in ps).
 	export GATEWAY_S3_SECRET_KEY=$MINIO_PASSWORD
 	run_gateway postgres "TrialGate PostgreSQL+MinIO" --database-url "$url" \
-		--s3-endpoint "$MINIO_ENDPOINT" --s3-bucket tg-bench --s3-access-key "$MINIO_USER"
+		--s3-endpoint "$MINIO_ENDPOINT" --s3-bucket "tg-bench-r$ROUND" --s3-access-key "$MINIO_USER"
 	unset GATEWAY_S3_SECRET_KEY
 }
 
@@ -375,18 +384,32 @@ write_trial
 IFS=, read -r -a targets <<<"$TARGETS"
 for t in "${targets[@]}"; do
 	case $t in
-	orthanc) run_orthanc ;;
-	sqlite) run_gateway sqlite "TrialGate SQLite" --data-dir "$WORK/sqlite/data" ;;
-	postgres) run_postgres ;;
+	orthanc | sqlite | postgres) ;;
 	*) die "unknown target $t (want orthanc, sqlite, postgres)" ;;
 	esac
 done
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	log "round $ROUND of $ROUNDS"
+	for ((i = 0; i < ${#targets[@]}; i++)); do
+		t=${targets[(i + ROUND - 1) % ${#targets[@]}]}
+		case $t in
+		orthanc) run_orthanc ;;
+		sqlite) run_gateway sqlite "TrialGate SQLite" --data-dir "$WORK/sqlite-r$ROUND/data" ;;
+		postgres) run_postgres ;;
+		esac
+		# The stored data is not needed any more (the logs stay with KEEP=1).
+		rm -rf "$WORK/orthanc-r$ROUND/db" "$WORK/sqlite-r$ROUND/data"
+	done
+done
 
-# table NAMES...: the side-by-side table of the runs that produced a summary.
+# table NAMES...: the side-by-side table of the runs that produced a summary
+# (NAME.json, or NAME-rROUND.json for each round).
 table() {
-	local files=() n
+	local files=() n f
 	for n in "$@"; do
-		[[ -f $RESULTS/$n.json ]] && files+=("$RESULTS/$n.json")
+		for f in "$RESULTS/$n.json" "$RESULTS/$n"-r*.json; do
+			[[ -f $f ]] && files+=("$f")
+		done
 	done
 	if ((${#files[@]} > 0)); then
 		"$STOW" -table "${files[@]}"
@@ -394,7 +417,7 @@ table() {
 }
 
 echo
-echo "## Ingest: $N instances ($(du -sh "$WORK/corpus" | cut -f1) on disk), $CLIENTS clients, $PER_REQUEST per request, $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "## Ingest: $N instances ($(du -sh "$WORK/corpus" | cut -f1) on disk), $CLIENTS clients, $PER_REQUEST per request, $ROUNDS round(s), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 table orthanc sqlite postgres
 if [[ -n $BIG ]]; then

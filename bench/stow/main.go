@@ -405,13 +405,24 @@ func writeJSON(path string, rep report) error {
 	return nil
 }
 
+// tableRow is one label's runs in -table: sums of the counts and medians
+// of the figures.
+type tableRow struct {
+	label                          string
+	runs, stored, sent, failed     int
+	wall, ips, mbps, p50, p99, hwm float64 // medians; hwm in bytes, 0 if not sampled
+}
+
 // printTable prints the reports in files side by side as a Markdown table,
-// with the ratios of each to the first (the reference, Orthanc).
+// one row per label (the median of its runs when there are several, e.g.
+// one per round), with the ratios of each row's medians to the first
+// row's (the reference, Orthanc).
 func printTable(w io.Writer, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-table: name the JSON summaries to compare")
 	}
-	reps := make([]report, 0, len(files))
+	var order []string
+	byLabel := map[string][]report{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -421,24 +432,66 @@ func printTable(w io.Writer, files []string) error {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("-table: %s: %w", f, err)
 		}
-		reps = append(reps, r)
-	}
-	ref := reps[0]
-	fmt.Fprintf(w, "| target | stored / sent | failed | wall s | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s |\n", ref.Label)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range reps {
-		rss, rssRatio := "n/a", "n/a"
-		if r.Memory != nil {
-			rss = fmt.Sprintf("%.1f", mib(r.Memory.PeakHWM))
-			if ref.Memory != nil && ref.Memory.PeakHWM > 0 {
-				rssRatio = fmt.Sprintf("%.2f", float64(r.Memory.PeakHWM)/float64(ref.Memory.PeakHWM))
-			}
+		if _, ok := byLabel[r.Label]; !ok {
+			order = append(order, r.Label)
 		}
-		fmt.Fprintf(w, "| %s | %d / %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-			r.Label, r.Stored, r.Sent, r.Failed, r.WallSeconds, r.InstancesPerSec, r.MBPerSec, r.P50ms, r.P99ms, rss,
-			ratio(r.InstancesPerSec, ref.InstancesPerSec), ratio(r.P99ms, ref.P99ms), rssRatio)
+		byLabel[r.Label] = append(byLabel[r.Label], r)
+	}
+	rows := make([]tableRow, 0, len(order))
+	for _, label := range order {
+		rows = append(rows, newTableRow(label, byLabel[label]))
+	}
+	ref := rows[0]
+	fmt.Fprintf(w, "| target | runs | stored / sent | failed | wall s | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s |\n", ref.label)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		rss, rssRatio := "n/a", "n/a"
+		if r.hwm > 0 {
+			rss = fmt.Sprintf("%.1f", r.hwm/(1<<20))
+			rssRatio = ratio(r.hwm, ref.hwm)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d / %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
+			r.label, r.runs, r.stored, r.sent, r.failed, r.wall, r.ips, r.mbps, r.p50, r.p99, rss,
+			ratio(r.ips, ref.ips), ratio(r.p99, ref.p99), rssRatio)
 	}
 	return nil
+}
+
+// newTableRow summarises the runs of one label.
+func newTableRow(label string, runs []report) tableRow {
+	row := tableRow{label: label, runs: len(runs)}
+	var wall, ips, mbps, p50, p99, hwm []float64
+	for _, r := range runs {
+		row.stored += r.Stored
+		row.sent += r.Sent
+		row.failed += r.Failed
+		wall = append(wall, r.WallSeconds)
+		ips = append(ips, r.InstancesPerSec)
+		mbps = append(mbps, r.MBPerSec)
+		p50 = append(p50, r.P50ms)
+		p99 = append(p99, r.P99ms)
+		if r.Memory != nil {
+			hwm = append(hwm, float64(r.Memory.PeakHWM))
+		}
+	}
+	row.wall, row.ips, row.mbps = median(wall), median(ips), median(mbps)
+	row.p50, row.p99, row.hwm = median(p50), median(p99), median(hwm)
+	return row
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// count), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // ratio formats a/b, or n/a when b is zero.

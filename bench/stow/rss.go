@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,7 +68,49 @@ func readStatus(pid int) (memStatus, error) {
 	return m, nil
 }
 
-// memSampler samples a process's memory every interval until stopped.
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on
+// every Linux architecture Go supports (sysconf(_SC_CLK_TCK) would need cgo).
+const clockTicks = 100
+
+// parseStat returns the CPU time (user + system) from the text of
+// /proc/PID/stat. The command name (field 2) may hold spaces and
+// parentheses, so the fields are counted from its closing parenthesis.
+func parseStat(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("CPU time %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// readCPU returns the CPU time pid has used.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	d, err := parseStat(b)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return d, nil
+}
+
+// memSampler samples a process's memory every interval until stopped, and
+// its CPU time at the start and the end.
 type memSampler struct {
 	pid    int
 	cancel context.CancelFunc
@@ -74,8 +118,10 @@ type memSampler struct {
 
 	mu      sync.Mutex
 	start   memStatus // at the first sample
-	last    memStatus // at the latest successful sample
-	peakRSS int64     // largest VmRSS sampled
+	cpu0    time.Duration
+	cpu     time.Duration // used between start and stop
+	last    memStatus     // at the latest successful sample
+	peakRSS int64         // largest VmRSS sampled
 	samples int
 	err     error // the first failed read
 }
@@ -87,9 +133,13 @@ func startSampler(pid int, interval time.Duration) (*memSampler, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpu0, err := readCPU(pid)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &memSampler{pid: pid, cancel: cancel, done: make(chan struct{}), start: first, last: first,
-		peakRSS: first.RSS, samples: 1}
+		peakRSS: first.RSS, samples: 1, cpu0: cpu0}
 	go s.loop(ctx, interval)
 	return s, nil
 }
@@ -125,12 +175,13 @@ func (s *memSampler) sample() {
 
 // memReport is the sampler's summary.
 type memReport struct {
-	PID          int    `json:"pid"`
-	StartHWM     int64  `json:"start_vm_hwm_bytes"` // VmHWM before the run
-	PeakHWM      int64  `json:"vm_hwm_bytes"`       // VmHWM after the run: the process's peak
-	PeakRSS      int64  `json:"peak_vm_rss_bytes"`  // largest VmRSS sampled during the run
-	Samples      int    `json:"samples"`
-	SampleErrors string `json:"sample_error,omitempty"`
+	PID          int     `json:"pid"`
+	StartHWM     int64   `json:"start_vm_hwm_bytes"` // VmHWM before the run
+	PeakHWM      int64   `json:"vm_hwm_bytes"`       // VmHWM after the run: the process's peak
+	PeakRSS      int64   `json:"peak_vm_rss_bytes"`  // largest VmRSS sampled during the run
+	CPUSeconds   float64 `json:"cpu_seconds"`        // user + system CPU time of the process during the run
+	Samples      int     `json:"samples"`
+	SampleErrors string  `json:"sample_error,omitempty"`
 }
 
 // stop takes a last sample, stops sampling and reports.
@@ -138,9 +189,14 @@ func (s *memSampler) stop() memReport {
 	s.cancel()
 	<-s.done
 	s.sample()
+	cpu, cpuErr := readCPU(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := memReport{PID: s.pid, StartHWM: s.start.HWM, PeakHWM: s.last.HWM, PeakRSS: s.peakRSS, Samples: s.samples}
+	r := memReport{PID: s.pid, StartHWM: s.start.HWM, PeakHWM: s.last.HWM, PeakRSS: s.peakRSS, Samples: s.samples,
+		CPUSeconds: (cpu - s.cpu0).Seconds()}
+	if cpuErr != nil && s.err == nil {
+		s.err = cpuErr
+	}
 	if s.err != nil {
 		r.SampleErrors = s.err.Error()
 	}

@@ -407,3 +407,39 @@ func longVR(vr string) bool {
 	}
 	return false
 }
+
+// -table: one row per label, medians over its runs, ratios to the first.
+func TestPrintTable(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, r report) string {
+		path := filepath.Join(dir, name)
+		if err := writeJSON(path, r); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	mem := func(mib int64) *memReport { return &memReport{PeakHWM: mib << 20} }
+	files := []string{
+		write("o1", report{Label: "Orthanc", Sent: 10, Stored: 10, InstancesPerSec: 50, P99ms: 100, Memory: mem(200)}),
+		write("g1", report{Label: "TrialGate", Sent: 10, Stored: 9, Failed: 1, InstancesPerSec: 60, P99ms: 50, Memory: mem(50)}),
+		write("o2", report{Label: "Orthanc", Sent: 10, Stored: 10, InstancesPerSec: 40, P99ms: 300, Memory: mem(100)}),
+		write("g2", report{Label: "TrialGate", Sent: 10, Stored: 10, InstancesPerSec: 120, P99ms: 150, Memory: mem(100)}),
+		write("o3", report{Label: "Orthanc", Sent: 10, Stored: 10, InstancesPerSec: 60, P99ms: 200, Memory: mem(300)}),
+	}
+	var out bytes.Buffer
+	if err := printTable(&out, files); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines:\n%s", len(lines), out.String())
+	}
+	for i, want := range []string{
+		"| Orthanc | 3 | 30 / 30 | 0 | 0.00 | 50.0 | 0.0 | 0.0 | 200.0 | 200.0 | 1.00 | 1.00 | 1.00 |",
+		"| TrialGate | 2 | 19 / 20 | 1 | 0.00 | 90.0 | 0.0 | 0.0 | 100.0 | 75.0 | 1.80 | 0.50 | 0.38 |",
+	} {
+		if lines[2+i] != want {
+			t.Errorf("row %d:\n got %s\nwant %s", i, lines[2+i], want)
+		}
+	}
+}

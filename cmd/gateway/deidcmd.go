@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -204,11 +203,8 @@ func deidFile(prof *deid.Profile, path, dir string, fallback deid.Subject) (stri
 		return "", nil, 0, err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	w := bufio.NewWriterSize(tmp, 1<<16)
-	_, err = obj.Write(w, func(t *dicom.Dataset) error { return prof.Trailer(t, s, res) })
-	if err == nil {
-		err = w.Flush()
-	}
+	// Write buffers its output itself and streams Pixel Data from in.
+	_, err = obj.Write(tmp, func(t *dicom.Dataset) error { return prof.Trailer(t, s, res) })
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
