@@ -54,7 +54,10 @@ var metaEncoding = encoding{}
 // offset (in the decoded stream: for deflated syntaxes, offsets past the
 // meta group count inflated bytes) and of the memory budget left.
 type decoder struct {
-	r        *bufio.Reader
+	r *bufio.Reader
+	// raw is the source under r when the data set is not deflated, so
+	// that large values can be copied straight from it (see copyN).
+	raw      io.Reader
 	off      int64
 	budget   int64
 	maxDepth int
@@ -74,7 +77,7 @@ type decoder struct {
 // ErrTooLarge.
 func Parse(r io.Reader, lim Limits) (*Object, error) {
 	lim = lim.withDefaults()
-	d := &decoder{r: bufio.NewReaderSize(r, 64<<10), budget: lim.MaxHeader, maxDepth: lim.MaxDepth}
+	d := &decoder{r: bufio.NewReaderSize(r, 64<<10), raw: r, budget: lim.MaxHeader, maxDepth: lim.MaxDepth}
 	o := &Object{}
 	var err error
 	if o.Preamble, err = d.readPreamble(); err != nil {
@@ -94,6 +97,7 @@ func Parse(r io.Reader, lim Limits) (*Object, error) {
 		// flate reads through d.r's io.ByteReader, so it takes no more
 		// of the source than the compressed stream.
 		d.r = bufio.NewReaderSize(flate.NewReader(d.r), 64<<10)
+		d.raw = nil
 	}
 	d.enc = encoding{implicit: o.Syntax.Implicit, bigEndian: o.Syntax.BigEndian}
 	if o.Dataset, err = d.readDataset(d.enc, 0, -1, -1, true); err != nil {

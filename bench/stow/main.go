@@ -378,6 +378,7 @@ func (r report) print(w io.Writer) {
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "  server pid %d: peak RSS (VmHWM) %.1f MiB (%.1f MiB before the run); largest VmRSS sampled %.1f MiB (%d samples)\n",
 			m.PID, mib(m.PeakHWM), mib(m.StartHWM), mib(m.PeakRSS), m.Samples)
+		fmt.Fprintf(w, "  server CPU (user + system) %.2f s, %.1f ms per stored instance\n", m.CPUSeconds, cpuPerInstance(r))
 		if m.SampleErrors != "" {
 			fmt.Fprintf(w, "  sampling error: %s\n", m.SampleErrors)
 		}
@@ -391,6 +392,15 @@ func (r report) print(w io.Writer) {
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(w, "  failure: %s\n", reason)
 	}
+}
+
+// cpuPerInstance is the server's CPU milliseconds per stored instance, 0
+// if unknown.
+func cpuPerInstance(r report) float64 {
+	if r.Memory == nil || r.Stored == 0 {
+		return 0
+	}
+	return r.Memory.CPUSeconds * 1000 / float64(r.Stored)
 }
 
 // writeJSON writes rep to path.
@@ -411,6 +421,7 @@ type tableRow struct {
 	label                          string
 	runs, stored, sent, failed     int
 	wall, ips, mbps, p50, p99, hwm float64 // medians; hwm in bytes, 0 if not sampled
+	cpu                            float64 // median server CPU ms per stored instance, 0 if not sampled
 }
 
 // printTable prints the reports in files side by side as a Markdown table,
@@ -442,17 +453,21 @@ func printTable(w io.Writer, files []string) error {
 		rows = append(rows, newTableRow(label, byLabel[label]))
 	}
 	ref := rows[0]
-	fmt.Fprintf(w, "| target | runs | stored / sent | failed | wall s | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s |\n", ref.label)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| target | runs | stored / sent | failed | wall s | instances/s | MB/s | p50 ms | p99 ms | server peak RSS (VmHWM) MiB | server CPU ms/instance | instances/s ÷ %[1]s | p99 ÷ %[1]s | RSS ÷ %[1]s | CPU ÷ %[1]s |\n", ref.label)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		rss, rssRatio := "n/a", "n/a"
+		rss, rssRatio, cpu, cpuRatio := "n/a", "n/a", "n/a", "n/a"
 		if r.hwm > 0 {
 			rss = fmt.Sprintf("%.1f", r.hwm/(1<<20))
 			rssRatio = ratio(r.hwm, ref.hwm)
 		}
-		fmt.Fprintf(w, "| %s | %d | %d / %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-			r.label, r.runs, r.stored, r.sent, r.failed, r.wall, r.ips, r.mbps, r.p50, r.p99, rss,
-			ratio(r.ips, ref.ips), ratio(r.p99, ref.p99), rssRatio)
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpu)
+			cpuRatio = ratio(r.cpu, ref.cpu)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d / %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s |\n",
+			r.label, r.runs, r.stored, r.sent, r.failed, r.wall, r.ips, r.mbps, r.p50, r.p99, rss, cpu,
+			ratio(r.ips, ref.ips), ratio(r.p99, ref.p99), rssRatio, cpuRatio)
 	}
 	return nil
 }
@@ -460,7 +475,7 @@ func printTable(w io.Writer, files []string) error {
 // newTableRow summarises the runs of one label.
 func newTableRow(label string, runs []report) tableRow {
 	row := tableRow{label: label, runs: len(runs)}
-	var wall, ips, mbps, p50, p99, hwm []float64
+	var wall, ips, mbps, p50, p99, hwm, cpu []float64
 	for _, r := range runs {
 		row.stored += r.Stored
 		row.sent += r.Sent
@@ -472,10 +487,11 @@ func newTableRow(label string, runs []report) tableRow {
 		p99 = append(p99, r.P99ms)
 		if r.Memory != nil {
 			hwm = append(hwm, float64(r.Memory.PeakHWM))
+			cpu = append(cpu, cpuPerInstance(r))
 		}
 	}
 	row.wall, row.ips, row.mbps = median(wall), median(ips), median(mbps)
-	row.p50, row.p99, row.hwm = median(p50), median(p99), median(hwm)
+	row.p50, row.p99, row.hwm, row.cpu = median(p50), median(p99), median(hwm), median(cpu)
 	return row
 }
 

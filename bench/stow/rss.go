@@ -117,11 +117,10 @@ type memSampler struct {
 	done   chan struct{}
 
 	mu      sync.Mutex
-	start   memStatus // at the first sample
-	cpu0    time.Duration
-	cpu     time.Duration // used between start and stop
-	last    memStatus     // at the latest successful sample
-	peakRSS int64         // largest VmRSS sampled
+	start   memStatus     // at the first sample
+	cpu0    time.Duration // CPU time at the first sample
+	peakHWM int64         // largest VmHWM read
+	peakRSS int64         // largest VmRSS read
 	samples int
 	err     error // the first failed read
 }
@@ -138,8 +137,8 @@ func startSampler(pid int, interval time.Duration) (*memSampler, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &memSampler{pid: pid, cancel: cancel, done: make(chan struct{}), start: first, last: first,
-		peakRSS: first.RSS, samples: 1, cpu0: cpu0}
+	s := &memSampler{pid: pid, cancel: cancel, done: make(chan struct{}), start: first,
+		peakHWM: first.HWM, peakRSS: first.RSS, samples: 1, cpu0: cpu0}
 	go s.loop(ctx, interval)
 	return s, nil
 }
@@ -168,7 +167,7 @@ func (s *memSampler) sample() {
 		}
 		return
 	}
-	s.last = m
+	s.peakHWM = max(s.peakHWM, m.HWM)
 	s.peakRSS = max(s.peakRSS, m.RSS)
 	s.samples++
 }
@@ -177,7 +176,7 @@ func (s *memSampler) sample() {
 type memReport struct {
 	PID          int     `json:"pid"`
 	StartHWM     int64   `json:"start_vm_hwm_bytes"` // VmHWM before the run
-	PeakHWM      int64   `json:"vm_hwm_bytes"`       // VmHWM after the run: the process's peak
+	PeakHWM      int64   `json:"vm_hwm_bytes"`       // the process's peak: the largest VmHWM (or VmRSS) read
 	PeakRSS      int64   `json:"peak_vm_rss_bytes"`  // largest VmRSS sampled during the run
 	CPUSeconds   float64 `json:"cpu_seconds"`        // user + system CPU time of the process during the run
 	Samples      int     `json:"samples"`
@@ -192,7 +191,7 @@ func (s *memSampler) stop() memReport {
 	cpu, cpuErr := readCPU(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := memReport{PID: s.pid, StartHWM: s.start.HWM, PeakHWM: s.last.HWM, PeakRSS: s.peakRSS, Samples: s.samples,
+	r := memReport{PID: s.pid, StartHWM: s.start.HWM, PeakHWM: max(s.peakHWM, s.peakRSS), PeakRSS: s.peakRSS, Samples: s.samples,
 		CPUSeconds: (cpu - s.cpu0).Seconds()}
 	if cpuErr != nil && s.err == nil {
 		s.err = cpuErr

@@ -284,6 +284,20 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestParseStat(t *testing.T) {
+	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+	const line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 1000 0 5 0 250 75 0 0 20 0 9 0 100 0\n"
+	got, err := parseStat([]byte(line))
+	if err != nil || got != 3250*time.Millisecond {
+		t.Fatalf("got %v, %v; want 3.25s", got, err)
+	}
+	for _, bad := range []string{"4242 no parenthesis", "4242 (x) S 1 2", "4242 (x) S 1 4242 4242 0 -1 4194560 1000 0 5 0 x 75 0"} {
+		if _, err := parseStat([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
 // The sampler reads this very process.
 func TestSamplerSelf(t *testing.T) {
 	s, err := startSampler(os.Getpid(), 5*time.Millisecond)
@@ -418,7 +432,7 @@ func TestPrintTable(t *testing.T) {
 		}
 		return path
 	}
-	mem := func(mib int64) *memReport { return &memReport{PeakHWM: mib << 20} }
+	mem := func(mib int64) *memReport { return &memReport{PeakHWM: mib << 20, CPUSeconds: float64(mib) / 100} }
 	files := []string{
 		write("o1", report{Label: "Orthanc", Sent: 10, Stored: 10, InstancesPerSec: 50, P99ms: 100, Memory: mem(200)}),
 		write("g1", report{Label: "TrialGate", Sent: 10, Stored: 9, Failed: 1, InstancesPerSec: 60, P99ms: 50, Memory: mem(50)}),
@@ -435,8 +449,8 @@ func TestPrintTable(t *testing.T) {
 		t.Fatalf("%d lines:\n%s", len(lines), out.String())
 	}
 	for i, want := range []string{
-		"| Orthanc | 3 | 30 / 30 | 0 | 0.00 | 50.0 | 0.0 | 0.0 | 200.0 | 200.0 | 1.00 | 1.00 | 1.00 |",
-		"| TrialGate | 2 | 19 / 20 | 1 | 0.00 | 90.0 | 0.0 | 0.0 | 100.0 | 75.0 | 1.80 | 0.50 | 0.38 |",
+		"| Orthanc | 3 | 30 / 30 | 0 | 0.00 | 50.0 | 0.0 | 0.0 | 200.0 | 200.0 | 200.0 | 1.00 | 1.00 | 1.00 | 1.00 |",
+		"| TrialGate | 2 | 19 / 20 | 1 | 0.00 | 90.0 | 0.0 | 0.0 | 100.0 | 75.0 | 77.8 | 1.80 | 0.50 | 0.38 | 0.39 |",
 	} {
 		if lines[2+i] != want {
 			t.Errorf("row %d:\n got %s\nwant %s", i, lines[2+i], want)
