@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"github.com/trialgate/trialgate/db/postgres/pgtest"
 	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage/fs"
+	"github.com/trialgate/trialgate/trial"
 	"github.com/trialgate/trialgate/trial/registry"
 )
 
@@ -179,12 +181,80 @@ func TestOutagesGive503(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// An upload while the database is down is refused (503) and leaves
+	// nothing; the same request once it is back stores the instance once.
+	files := realFiles(t)
+	for _, nu := range []auth.NewUser{
+		{Username: "dora", FullName: "Dora", Password: "a long enough passphrase", Grants: []auth.Grant{{Role: auth.DataManager, Trial: "T-OUT"}}},
+		{Username: "ulf", FullName: "Ulf", Password: "a long enough passphrase", Grants: []auth.Grant{{Role: auth.SiteUploader, Trial: "T-OUT", Site: "S1"}}},
+	} {
+		if _, err := a.CreateUser(ctx, audit.System("test"), nu); err != nil {
+			t.Fatal(err)
+		}
+	}
+	def, err := trial.ParseDefinition([]byte(fmt.Sprintf(ingestTrial, "T-OUT", `"1.2.840.10008.5.1.4.1.1.128"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.New(d, a, nil).Create(ctx, audit.System("test"), def); err != nil {
+		t.Fatal(err)
+	}
+	g := &ingestFixture{gateway: &gateway{url: srv.URL, db: d, auth: a}, trial: "T-OUT"}
+	tok := func(user string) string {
+		r := g.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"username": user, "password": "a long enough passphrase"})
+		var out struct{ Token string }
+		r.decode(t, &out)
+		return out.Token
+	}
+	dora, ulf := tok("dora"), tok("ulf")
+	if r := g.do(t, "POST", "/api/v1/trials/T-OUT/versions/1/approve", dora, map[string]string{"password": "a long enough passphrase", "meaning": "approval"}); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	sub := g.submission(t, ulf, "S1", "OUT-1", "BL")
+	px.cut()
+	if res := g.stow(t, "/dicomweb/submissions/"+sub+"/studies", ulf, "", dicomParts(files["1.dcm"])); res.status != http.StatusServiceUnavailable {
+		t.Errorf("STOW, database down: %d %s", res.status, res.raw)
+	}
+	px.restore()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		res := g.stow(t, "/dicomweb/submissions/"+sub+"/studies", ulf, "", dicomParts(files["1.dcm"]))
+		if res.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("STOW after the database returned: %d %s", res.status, res.raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The object store gone: the upload is refused (503), nothing is
+	// recorded, and a retry once it is back is recognised as the same.
 	if err := os.Rename(objects, objects+".gone"); err != nil {
 		t.Fatal(err)
+	}
+	if res := g.stow(t, "/dicomweb/submissions/"+sub+"/studies", ulf, "", dicomParts(files["2.dcm"])); res.status != http.StatusServiceUnavailable {
+		t.Errorf("STOW, object store gone: %d %s", res.status, res.raw)
 	}
 	want503("readyz, object store gone", get("/readyz"))
 	os.Rename(objects+".gone", objects)
 	if r := get("/readyz"); r.StatusCode != http.StatusOK {
 		t.Fatalf("readyz after the store returned: %d", r.StatusCode)
+	}
+	if res := g.stow(t, "/dicomweb/submissions/"+sub+"/studies", ulf, "", dicomParts(files["2.dcm"], files["1.dcm"])); res.status != http.StatusOK {
+		t.Fatalf("STOW after the store returned: %d %s", res.status, res.raw)
+	}
+	v := g.view(t, sub, ulf)
+	if len(v.Instances) != 2 {
+		t.Errorf("after the outages: %d instances, want 2", len(v.Instances))
+	}
+	received := 0
+	for _, e := range g.trail(t) {
+		if e.entry.Action == audit.ActionInstanceReceived {
+			received++
+		}
+	}
+	if received != 2 {
+		t.Errorf("instance.received entries: %d, want 2 (one per instance, nothing twice)", received)
 	}
 }

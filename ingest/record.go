@@ -112,6 +112,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// errStoreGaveUp stops the object writer when the store has stopped
+// reading (it failed, or the request ended).
+var errStoreGaveUp = errors.New("ingest: the object store stopped reading")
+
 // put streams the de-identified object into the store: the header as
 // de-identified, then Pixel Data byte for byte, then whatever follows it,
 // de-identified too.
@@ -124,10 +128,12 @@ func (u *Upload) put(ctx context.Context, obj *dicom.Object, tc *trialConfig, su
 		werr <- err
 	}()
 	o, err := u.s.store.Put(ctx, pr)
-	pr.CloseWithError(errors.New("ingest: store gave up"))
-	if wErr := <-werr; wErr != nil && !errors.Is(wErr, io.ErrClosedPipe) && err != nil {
-		// The object itself is bad (e.g. truncated inside Pixel Data):
-		// the store only saw the writer's error.
+	pr.CloseWithError(errStoreGaveUp)
+	switch wErr := <-werr; {
+	case wErr != nil && !errors.Is(wErr, errStoreGaveUp):
+		// The object itself is bad (e.g. truncated inside Pixel Data), or
+		// its trailing elements cannot be de-identified: the store only
+		// saw the writer's error.
 		if errors.Is(wErr, dicom.ErrTruncated) || errors.Is(wErr, dicom.ErrMalformed) || errors.Is(wErr, dicom.ErrTooLarge) {
 			return storage.Object{}, parseFailure(wErr)
 		}
@@ -135,8 +141,7 @@ func (u *Upload) put(ctx context.Context, obj *dicom.Object, tc *trialConfig, su
 			return storage.Object{}, fail(FailCannotUnderstand, "cannot de-identify: %s", trial.ErrorMessage(wErr))
 		}
 		return storage.Object{}, fmt.Errorf("ingest: write object: %w", wErr)
-	}
-	if err != nil {
+	case err != nil:
 		return storage.Object{}, fmt.Errorf("ingest: store object: %w", err)
 	}
 	return o, nil

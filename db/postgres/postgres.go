@@ -98,7 +98,8 @@ func (Dialect) Classify(err error) error {
 	}
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err) {
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) {
 		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
 	}
 	return err

@@ -241,8 +241,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // freed, so it is unavailable (retry later); anything else (permissions, a
 // broken disk) needs an operator and stays internal.
 func ioError(op string, err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return storage.Unavailable("storage/fs: "+op, err)
+	// The store's own folders missing (an unmounted volume), full, read-only
+	// or failing: the store is down, not the request wrong.
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.ENOENT, syscall.EROFS, syscall.EIO, syscall.EACCES} {
+		if errors.Is(err, e) {
+			return storage.Unavailable("storage/fs: "+op, err)
+		}
 	}
 	return fmt.Errorf("storage/fs: %s: %w", op, err)
 }
