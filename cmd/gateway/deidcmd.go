@@ -19,9 +19,6 @@ const deidUsage = `usage: gateway deid --config trial.json --secret-file F --out
 (the trial JSON of POST /api/v1/trials; directories are walked recursively; each object's
 site, subject and visit come from its own (0012,0030/0040/0050) when present, else from the flags)`
 
-// minSecret is the shortest master secret accepted (bytes).
-const minSecret = 32
-
 // deidCmd de-identifies files offline with the gateway's engine: one
 // DIR/<new SOP Instance UID>.dcm per input, streamed (memory does not grow
 // with the file), a summary line per file on stdout and errors per file on
@@ -115,12 +112,11 @@ func loadProfile(config, secretFile string) (*deid.Profile, error) {
 	if err != nil {
 		return nil, exitError{code: 1, msg: config + ": " + trial.ErrorMessage(err)}
 	}
-	secret, err := os.ReadFile(secretFile)
+	// The same reading as serve's --deid-secret-file, so one file gives
+	// the gateway's own UIDs and date shifts.
+	secret, err := loadSecret(secretFile, false)
 	if err != nil {
-		return nil, fmt.Errorf("deid: secret file: %w", err)
-	}
-	if len(secret) < minSecret {
-		return nil, exitError{code: 2, msg: fmt.Sprintf("the secret file must hold at least %d bytes", minSecret)}
+		return nil, exitError{code: 2, msg: "deid: " + err.Error()}
 	}
 	prof, err := deid.New(def.ID, def.Deid, deid.TrialKey(secret, def.ID))
 	clear(secret)

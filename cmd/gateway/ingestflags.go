@@ -15,6 +15,7 @@ import (
 
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage"
 	storagefs "github.com/trialgate/trialgate/storage/fs"
@@ -82,8 +83,9 @@ func (f *ingestFlags) open(ctx context.Context, d *db.DB, store storage.Store, b
 		Secret: secret, TempDir: tmp, Logger: log})
 }
 
-// loadSecret reads a master secret file: at least 32 bytes of hex (64
-// digits) or raw bytes. With create, a missing file is created with 32
+// loadSecret reads a master secret file (serve's --deid-secret-file, deid's
+// --secret-file): 64 or more hex digits, or at least deid.MinKeyLen raw
+// bytes. With create, a missing file is created with 32
 // random bytes, readable by the owner only.
 func loadSecret(path string, create bool) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -105,7 +107,7 @@ func loadSecret(path string, create bool) ([]byte, error) {
 	if k, err := hex.DecodeString(s); err == nil && len(k) >= 32 {
 		return k, nil
 	}
-	if len(b) < 32 {
+	if len(b) < deid.MinKeyLen {
 		return nil, fmt.Errorf("secret file %s: want at least 32 bytes (or 64 hex digits)", path)
 	}
 	return b, nil
