@@ -85,7 +85,7 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 			return nil, err
 		}
 		if !p.Has(auth.SiteUploader, sub.Trial, sub.Site) {
-			return nil, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+sub.ID,
+			return nil, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(sub.ID),
 				fmt.Sprintf("only a site uploader of site %q may upload to this submission", sub.Site))
 		}
 		if !sub.uploadable() {
@@ -104,7 +104,7 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 		return u, nil
 	}
 	if !uploadsFor(p, t.Trial) {
-		return nil, s.refuse(ctx, p, t.Trial, "", "trial/"+t.Trial, "only a site uploader of the trial may upload to it")
+		return nil, s.refuse(ctx, p, t.Trial, "", audit.Object{Type: "trial", ID: t.Trial}, "only a site uploader of the trial may upload to it")
 	}
 	tc, err := s.trialConfig(ctx, t.Trial)
 	if err != nil {

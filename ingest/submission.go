@@ -151,7 +151,7 @@ type submissionRecord struct {
 // must not look like anything else: 1-64 of A-Z a-z 0-9 . _ -.
 func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trialID, site, subject, visit string) (Submission, error) {
 	if !p.Has(auth.SiteUploader, trialID, site) {
-		return Submission{}, s.refuse(ctx, p, trialID, site, "submission/new",
+		return Submission{}, s.refuse(ctx, p, trialID, site, audit.Object{Type: "trial", ID: trialID},
 			fmt.Sprintf("only a site uploader of site %q may create its submissions", site))
 	}
 	tr, err := s.trialConfig(ctx, trialID)
@@ -215,7 +215,7 @@ func (s *Service) Submission(ctx context.Context, p *auth.Principal, id string) 
 		return View{}, err
 	}
 	if _, ok := p.Allows(v.Trial, v.Site, auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector); !ok {
-		return View{}, s.refuse(ctx, p, v.Trial, v.Site, "submission/"+id, "this submission is not in your trial or site")
+		return View{}, s.refuse(ctx, p, v.Trial, v.Site, submissionObject(id), "this submission is not in your trial or site")
 	}
 	err = s.db.Read(ctx, func(r *db.Reader) error {
 		rows, err := r.Query(ctx, selectInstances, id)
@@ -268,7 +268,7 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 		return View{}, err
 	}
 	if !p.Has(auth.SiteUploader, sub.Trial, sub.Site) {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+id,
+		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
 			"only a site uploader of the submission's site may complete it")
 	}
 	tr, err := s.trialVersion(ctx, sub.Trial, sub.TrialVersion)
@@ -384,7 +384,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 		return View{}, err
 	}
 	if !p.Has(auth.QCReviewer, sub.Trial, "") {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+id,
+		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
 			"only a QC reviewer of the trial may decide on a submission")
 	}
 	status, ok := map[string]string{DecisionAccept: StatusAccepted, DecisionReject: StatusRejected, DecisionQuery: StatusQueried}[decision]
@@ -435,12 +435,12 @@ func (s *Service) submission(ctx context.Context, id string) (Submission, error)
 	return sub, err
 }
 
-// refuse records a refused attempt (access.denied, on the trial's chain)
-// and returns the 403 error.
-func (s *Service) refuse(ctx context.Context, p *auth.Principal, trialID, site, object, msg string) error {
+// refuse records a refused attempt on object (access.denied, on the
+// trial's chain) and returns the 403 error.
+func (s *Service) refuse(ctx context.Context, p *auth.Principal, trialID, site string, object audit.Object, msg string) error {
 	err := trial.Errorf(trial.EForbidden, "%s", msg)
 	ev := audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied, Trial: trialID, Site: site,
-		Object: audit.Object{Type: "submission", ID: strings.TrimPrefix(object, "submission/")}, Reason: msg}
+		Object: object, Reason: msg}
 	if rerr := s.db.Record(ctx, p.Actor(""), ev); rerr != nil {
 		return rerr
 	}
@@ -498,7 +498,7 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 		return View{}, err
 	}
 	if !p.Has(auth.QCReviewer, sub.Trial, "") {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, "submission/"+id,
+		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
 			"only a QC reviewer of the trial may review held instances")
 	}
 	status, ok := map[string]string{ReviewRelease: "released", ReviewReject: "rejected"}[decision]
