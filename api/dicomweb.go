@@ -120,6 +120,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 		if err != nil {
 			return err
 		}
+		s.metrics.parts.WithLabelValues(partOutcome(r)).Inc()
 		receipts = append(receipts, r)
 		return nil
 	})
@@ -155,6 +156,19 @@ func readParts(body io.Reader, boundary string, fn func(n int, mediaType string,
 			return err
 		}
 	}
+}
+
+// partOutcome labels a receipt for the STOW metrics.
+func partOutcome(r ingest.Receipt) (outcome, reason string) {
+	switch st := r.Stored; {
+	case st == nil:
+		return "failed", fmt.Sprintf("%04X", r.Failure)
+	case st.Duplicate:
+		return "duplicate", ""
+	case st.Held != "":
+		return "held", ""
+	}
+	return "stored", ""
 }
 
 // uploadError classifies a failure to read the request: too large,

@@ -297,6 +297,13 @@ func TestSTOWRealFiles(t *testing.T) {
 	if v2 := f.view(t, sub, f.uploader); len(v2.Instances) != 6 {
 		t.Errorf("retry added instances: %d", len(v2.Instances))
 	}
+	metrics := string(f.do(t, "GET", "/metrics", "", nil).body)
+	for _, line := range []string{`trialgate_stow_instances_total{outcome="duplicate",reason=""} 6`,
+		`trialgate_stow_instances_total{outcome="held",reason=""} 1`, `trialgate_stow_instances_total{outcome="stored",reason=""} 5`} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
 	after := f.actions(t)
 	if after["instance.duplicate/success"] != 6 || after["instance.received/success"] != 6 {
 		t.Errorf("trail after retry: %v", after)

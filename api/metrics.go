@@ -11,6 +11,7 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	parts    *prometheus.CounterVec
 }
 
 func newMetrics(stats func() db.Stats) *metrics {
@@ -23,8 +24,12 @@ func newMetrics(stats func() db.Stats) *metrics {
 			Name: "trialgate_http_request_duration_seconds", Help: "HTTP request duration by method and route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
+		parts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialgate_stow_instances_total",
+			Help: "STOW-RS parts by outcome: stored, held (stored, held for review), duplicate, failed (by failure reason).",
+		}, []string{"outcome", "reason"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration,
+	m.registry.MustRegister(m.requests, m.duration, m.parts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		auditCollector{stats})
 	return m
