@@ -17,7 +17,7 @@
 #   BIG          also upload one synthetic multi-frame instance of this size
 #                to each target, in the first round, on a freshly started
 #                process (e.g. 1GiB; default off)
-#   SOURCE       folder of real DICOM files (default /work/shared/testdata/real)
+#   SOURCE       folder of real DICOM files (default ../shared/testdata/real beside the repository)
 #   TARGETS      which servers to run, in this order (default orthanc,sqlite,postgres):
 #                orthanc  Orthanc + DICOMweb plugin, its own SQLite index and storage folder
 #                sqlite   TrialGate, embedded default (SQLite + object folder)
@@ -29,7 +29,7 @@
 # Each server runs alone, one after the other, and is stopped before the next
 # starts; every process this script starts and its temporary folder (and the
 # PostgreSQL database it created) are removed on exit. It needs the Debian
-# packages orthanc, orthanc-dicomweb and dcmtk, curl, PostgreSQL and Go;
+# packages orthanc and orthanc-dicomweb, curl, PostgreSQL (psql, pg_isready) and Go;
 # MinIO is the binary scripts/test.sh builds into .cache/bin/minio.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ N=${N:-200}
 PER_REQUEST=${PER_REQUEST:-1}
 ROUNDS=${ROUNDS:-1}
 BIG=${BIG:-}
-SOURCE=${SOURCE:-/work/shared/testdata/real}
+SOURCE=${SOURCE:-$ROOT/../shared/testdata/real}
 TARGETS=${TARGETS:-orthanc,sqlite,postgres}
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 ORTHANC=${ORTHANC:-/usr/sbin/Orthanc}
