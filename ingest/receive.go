@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
@@ -154,10 +156,19 @@ func (s *Service) spool(part io.Reader) (*spooled, error) {
 		return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), part)
+	// Parts arrive a few KiB per read; buffering the file's writes keeps
+	// the syscalls per instance few.
+	bw := bufio.NewWriterSize(f, 256<<10)
+	n, err := io.Copy(io.MultiWriter(bw, h), part)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
+		}
 		return nil, fmt.Errorf("ingest: receive part: %w", err)
 	}
 	return &spooled{f: f, sha256: hex.EncodeToString(h.Sum(nil)), size: n}, nil
@@ -239,6 +250,14 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 			"the header describes an image (Rows (0028,0010)) but no Pixel Data follows: the file is truncated")
 	}
 
+	if u.sub == nil {
+		// A repeat through the trial endpoint is recognised before it is
+		// placed: its submission may be closed by now, and a new one must
+		// not be opened for it.
+		if dup, err := u.duplicate(ctx, u.tc.id, "", sp); dup != nil || err != nil {
+			return dup, "", err
+		}
+	}
 	sub, err := u.place(ctx, obj.Dataset)
 	if err != nil {
 		return nil, siteOf(u.sub), err
@@ -248,9 +267,6 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 		if tc, err = s.trialVersion(ctx, sub.Trial, sub.TrialVersion); err != nil {
 			return nil, sub.Site, err
 		}
-	}
-	if dup, err := u.duplicate(ctx, sub, sp); dup != nil || err != nil {
-		return dup, sub.Site, err
 	}
 
 	// QC reads the header as acquired: de-identification removes some of
@@ -271,9 +287,6 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	}
 	for i := range results {
 		results[i].Subject = res.SOPInstanceUID
-	}
-	if err := u.conflict(ctx, tc.id, res.SOPInstanceUID, sp.sha256); err != nil {
-		return nil, sub.Site, err
 	}
 
 	stored, err := u.put(ctx, obj, tc, subj, res)
@@ -308,9 +321,12 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	err = s.db.Write(ctx, u.p.Actor(auth.SiteUploader), func(tx *db.Tx) error { return u.record(ctx, tx, in) })
 	switch {
 	case errors.Is(err, db.ErrDuplicate):
-		// A concurrent upload of the same bytes (or of another version of
-		// the same instance) committed first.
-		if dup, derr := u.duplicate(ctx, sub, sp); dup != nil || derr != nil {
+		// The same bytes were received before (a retry), or another
+		// version of the same instance was: the unique indexes tell, so
+		// the common case, a new instance, costs no lookup. The object
+		// put above was then either the same one (content-addressed) or
+		// is left unreferenced.
+		if dup, derr := u.duplicate(ctx, sub.Trial, sub.ID, sp); dup != nil || derr != nil {
 			return dup, sub.Site, derr
 		}
 		return nil, sub.Site, fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)

@@ -21,9 +21,8 @@ const (
 		modality, series_description, frame_of_reference, instance_number, transfer_syntax, original_sha256,
 		original_size, original_key, object_sha256, object_size, status, hold_reason, metadata, received_us, received_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
-	selectByOriginal = `SELECT sop_uid, sop_class_uid, study_uid, series_uid, submission_id, status, hold_reason
-		FROM instances WHERE trial_id = $1 AND original_sha256 = $2`
-	selectOriginalOf = `SELECT original_sha256 FROM instances WHERE trial_id = $1 AND sop_uid = $2`
+	selectByOriginal = `SELECT i.sop_uid, i.sop_class_uid, i.study_uid, i.series_uid, i.submission_id, i.status, i.hold_reason, s.site
+		FROM instances i JOIN submissions s ON s.id = i.submission_id WHERE i.trial_id = $1 AND i.original_sha256 = $2`
 )
 
 // instanceRow is everything one instance's transaction records.
@@ -201,14 +200,15 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 }
 
 // duplicate returns the stored instance when these exact bytes were
-// received before in the trial, recording the repeat (instance.duplicate)
-// and changing nothing else; nil when they are new.
-func (u *Upload) duplicate(ctx context.Context, sub Submission, sp *spooled) (*Stored, error) {
-	st := &Stored{Trial: sub.Trial, Duplicate: true}
-	var status string
+// received before in the trial, recording the repeat (instance.duplicate,
+// with the submission it came for, if known) and changing nothing else;
+// nil when they are new.
+func (u *Upload) duplicate(ctx context.Context, trialID, receivedFor string, sp *spooled) (*Stored, error) {
+	st := &Stored{Trial: trialID, Duplicate: true}
+	var status, site string
 	err := u.s.db.Read(ctx, func(r *db.Reader) error {
-		return r.QueryRow(ctx, selectByOriginal, sub.Trial, sp.sha256).Scan(&st.SOPInstanceUID, &st.SOPClassUID,
-			&st.StudyInstanceUID, &st.SeriesInstanceUID, &st.Submission, &status, &st.Held)
+		return r.QueryRow(ctx, selectByOriginal, trialID, sp.sha256).Scan(&st.SOPInstanceUID, &st.SOPClassUID,
+			&st.StudyInstanceUID, &st.SeriesInstanceUID, &st.Submission, &status, &st.Held, &site)
 	})
 	switch {
 	case isNoRows(err):
@@ -219,30 +219,15 @@ func (u *Upload) duplicate(ctx context.Context, sub Submission, sp *spooled) (*S
 	if status != "held" {
 		st.Held = ""
 	}
+	if receivedFor == "" {
+		receivedFor = st.Submission
+	}
 	err = u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceDuplicate,
-		Object: audit.Object{Type: "instance", ID: st.SOPInstanceUID}, Trial: sub.Trial, Site: sub.Site,
+		Object: audit.Object{Type: "instance", ID: st.SOPInstanceUID}, Trial: trialID, Site: site,
 		After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "stored_in": st.Submission,
-			"received_for": sub.ID}})
+			"received_for": receivedFor}})
 	if err != nil {
 		return nil, err
 	}
 	return st, nil
-}
-
-// conflict refuses an instance whose de-identified SOP Instance UID is
-// stored already from other bytes: the same instance sent again changed.
-func (u *Upload) conflict(ctx context.Context, trialID, sop, sha string) error {
-	var prev string
-	err := u.s.db.Read(ctx, func(r *db.Reader) error {
-		return r.QueryRow(ctx, selectOriginalOf, trialID, sop).Scan(&prev)
-	})
-	switch {
-	case isNoRows(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("ingest: look up instance: %w", err)
-	case prev != sha:
-		return fail(FailDuplicateSOP, "this SOP instance is already stored in the trial from different bytes (de-identified UID %s)", sop)
-	}
-	return nil
 }
