@@ -2,8 +2,8 @@
 // and for every uploaded instance receive -> parse -> de-identify -> QC ->
 // store -> record.
 //
-// Each part is spooled to a temporary file while its SHA-256 is computed
-// (the proof of receipt); the header is parsed up to Pixel Data; the
+// Each part is spooled (in memory up to 1 MiB, else to a temporary file)
+// while its SHA-256 is computed (the proof of receipt); the header is parsed up to Pixel Data; the
 // trial's de-identification profile rewrites the header and the Pixel Data
 // element is streamed through byte for byte into the object store under
 // its content address. Only then does one transaction record the
@@ -70,6 +70,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	profiles map[versionKey]*trialConfig
+
+	buffers sync.Pool // of *[]byte, memorySpool long: parts spooled in memory
 }
 
 type versionKey struct {
@@ -96,7 +98,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{db: cfg.DB, store: cfg.Store, originals: cfg.Originals, trials: cfg.Trials, secret: cfg.Secret,
 		tempDir: cfg.TempDir, limits: cfg.Limits, clock: cfg.Clock, log: cfg.Logger,
-		profiles: map[versionKey]*trialConfig{}}, nil
+		profiles: map[versionKey]*trialConfig{}, buffers: sync.Pool{New: newSpoolBuffer}}, nil
 }
 
 // trialConfig is one approved trial version, compiled.

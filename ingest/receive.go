@@ -1,17 +1,12 @@
 package ingest
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
@@ -142,43 +137,6 @@ func (u *Upload) Refuse(ctx context.Context, failure uint16, reason string) (Rec
 	return Receipt{Failure: failure, Reason: reason}, err
 }
 
-// spooled is a part on disk with its proof of receipt.
-type spooled struct {
-	f      *os.File
-	sha256 string
-	size   int64
-}
-
-// spool copies a part to a temporary file while hashing it.
-func (s *Service) spool(part io.Reader) (*spooled, error) {
-	f, err := os.CreateTemp(s.tempDir, "part-*.dcm")
-	if err != nil {
-		return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
-	}
-	h := sha256.New()
-	// Parts arrive a few KiB per read; buffering the file's writes keeps
-	// the syscalls per instance few.
-	bw := bufio.NewWriterSize(f, 256<<10)
-	n, err := io.Copy(io.MultiWriter(bw, h), part)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
-		}
-		return nil, fmt.Errorf("ingest: receive part: %w", err)
-	}
-	return &spooled{f: f, sha256: hex.EncodeToString(h.Sum(nil)), size: n}, nil
-}
-
-func (sp *spooled) close() {
-	sp.f.Close()
-	os.Remove(sp.f.Name())
-}
-
 // failure is a refused part: the receipt's reason and code.
 type failure struct {
 	code    uint16
@@ -201,7 +159,7 @@ func (u *Upload) Store(ctx context.Context, part io.Reader) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	defer sp.close()
+	defer u.s.release(sp)
 	r := Receipt{}
 	stored, site, err := u.store(ctx, sp, &r)
 	var f *failure
@@ -235,10 +193,11 @@ func parseFailure(err error) *failure {
 // store does the work of Store; it returns the site the part was for.
 func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, string, error) {
 	s := u.s
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return nil, siteOf(u.sub), fmt.Errorf("ingest: rewind part: %w", err)
+	src, err := sp.rewind()
+	if err != nil {
+		return nil, siteOf(u.sub), err
 	}
-	obj, err := dicom.Parse(sp.f, s.limits)
+	obj, err := dicom.Parse(src, s.limits)
 	if err != nil {
 		return nil, siteOf(u.sub), parseFailure(err)
 	}
@@ -302,10 +261,11 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 		if s.originals == nil {
 			return nil, sub.Site, trial.Errorf(trial.EUnavailable, "trial %s keeps originals but no restricted store is configured", tc.id)
 		}
-		if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-			return nil, sub.Site, fmt.Errorf("ingest: rewind part: %w", err)
+		src, err := sp.rewind()
+		if err != nil {
+			return nil, sub.Site, err
 		}
-		o, err := s.originals.Put(ctx, sp.f)
+		o, err := s.originals.Put(ctx, src)
 		if err != nil {
 			return nil, sub.Site, err
 		}
