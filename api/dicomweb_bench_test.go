@@ -17,9 +17,14 @@ import (
 // backends: HTTP, multipart, spool and hash, parse, QC, de-identification,
 // object store and the audited transaction, one instance per request (a
 // PET image of 64 KiB from the real test data, under a new SOP Instance
-// UID each time).
+// UID each time), and a chest X-ray of 7 MiB (spooled to disk).
 func BenchmarkSTOW(b *testing.B) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "real", "1.dcm"))
+	b.Run("64KiB", func(b *testing.B) { benchmarkSTOW(b, "1.dcm") })
+	b.Run("7MiB", func(b *testing.B) { benchmarkSTOW(b, "4.dcm") })
+}
+
+func benchmarkSTOW(b *testing.B, benchFile string) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "real", benchFile))
 	if err != nil {
 		b.Skip("real test data missing")
 	}

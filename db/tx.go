@@ -44,6 +44,17 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (int64, error)
 	return n, nil
 }
 
+// InsertRows inserts rows with as few statements as possible: insert is
+// "INSERT INTO table (columns...)" and every row holds one value per
+// column. Like Exec, it obliges the transaction to record an audit event.
+func (t *Tx) InsertRows(ctx context.Context, insert string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	t.changed = true
+	return t.db.classify(insertRows(ctx, t.tx, insert, len(rows[0]), rows))
+}
+
 // Query runs a query inside the transaction (it sees the transaction's own
 // changes). A statement that is not a plain SELECT (UPDATE ... RETURNING, a
 // WITH that writes) counts as a change, like Exec.

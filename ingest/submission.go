@@ -111,8 +111,7 @@ const (
 		instance_number, original_sha256 FROM instances WHERE submission_id = $1 AND status <> 'rejected'`
 	selectQC = `SELECT run, level, rule, kind, subject, outcome, seen, expected FROM qc_results
 		WHERE submission_id = $1 ORDER BY run, sop_uid, idx`
-	insertQC = `INSERT INTO qc_results (submission_id, run, idx, sop_uid, level, rule, kind, subject, outcome, seen, expected, evaluated_us)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	insertQC = `INSERT INTO qc_results (submission_id, run, idx, sop_uid, level, rule, kind, subject, outcome, seen, expected, evaluated_us)`
 )
 
 // row is what Scan reads from.
@@ -347,11 +346,13 @@ func summaries(ctx context.Context, tx *db.Tx, id string) ([]qc.Summary, error) 
 // insertResults stores QC results of one run (sop "" for series and visit
 // results).
 func insertResults(ctx context.Context, tx *db.Tx, id string, run int, sop string, results []qc.Result, now time.Time) error {
+	rows := make([][]any, len(results))
 	for i, r := range results {
-		if _, err := tx.Exec(ctx, insertQC, id, run, i, sop, string(r.Level), r.Rule, r.Kind, r.Subject,
-			string(r.Outcome), r.Seen, r.Expected, now.UnixMicro()); err != nil {
-			return fmt.Errorf("ingest: insert QC result: %w", err)
-		}
+		rows[i] = []any{id, run, i, sop, string(r.Level), r.Rule, r.Kind, r.Subject,
+			string(r.Outcome), r.Seen, r.Expected, now.UnixMicro()}
+	}
+	if err := tx.InsertRows(ctx, insertQC, rows); err != nil {
+		return fmt.Errorf("ingest: insert QC results: %w", err)
 	}
 	return nil
 }

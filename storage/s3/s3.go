@@ -152,14 +152,10 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (storage.Object, error) {
 }
 
 // putSmall stores an object that is entirely in memory: its key is known
-// before anything is sent.
+// before anything is sent. Putting the same bytes again rewrites the same
+// object, so no existence check (a round trip per object) is needed.
 func (s *Store) putSmall(ctx context.Context, b []byte) (storage.Object, error) {
 	obj := storage.ObjectOf(sha256.Sum256(b), int64(len(b)))
-	if exists, err := s.exists(ctx, obj.Key); err != nil {
-		return storage.Object{}, err
-	} else if exists {
-		return obj, nil
-	}
 	_, err := s.client.PutObject(ctx, s.bucket, obj.Key, bytes.NewReader(b), int64(len(b)),
 		minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {
