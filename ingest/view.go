@@ -121,8 +121,10 @@ type stored struct {
 	metadata                             map[string]json.RawMessage
 }
 
-// instances reads the instances of a trial matching q.
-func (s *Service) instances(ctx context.Context, trialID string, states []string, q Query) ([]stored, error) {
+// instances reads the instances of a trial matching q, with their
+// metadata when withMetadata (searches read it only for the page they
+// return).
+func (s *Service) instances(ctx context.Context, trialID string, states []string, q Query, withMetadata bool) ([]stored, error) {
 	where := []string{"trial_id = $1"}
 	args := []any{trialID}
 	add := func(col, v string) {
@@ -149,7 +151,11 @@ func (s *Service) instances(ctx context.Context, trialID string, states []string
 		in = append(in, fmt.Sprintf("$%d", len(args)))
 	}
 	where = append(where, "status IN ("+strings.Join(in, ", ")+")")
-	query := `SELECT study_uid, series_uid, sop_uid, modality, status, object_sha256, metadata FROM instances WHERE ` +
+	meta := "''"
+	if withMetadata {
+		meta = "metadata"
+	}
+	query := `SELECT study_uid, series_uid, sop_uid, modality, status, object_sha256, ` + meta + ` FROM instances WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY study_uid, series_uid, instance_number, sop_uid`
 	var out []stored
 	err := s.db.Read(ctx, func(r *db.Reader) error {
@@ -164,8 +170,10 @@ func (s *Service) instances(ctx context.Context, trialID string, states []string
 			if err := rows.Scan(&st.study, &st.series, &st.sop, &st.modality, &st.status, &st.objectSHA, &meta); err != nil {
 				return fmt.Errorf("ingest: read instance: %w", err)
 			}
-			if err := json.Unmarshal(meta, &st.metadata); err != nil {
-				return fmt.Errorf("ingest: instance %s: stored metadata: %w", st.sop, err)
+			if withMetadata {
+				if err := json.Unmarshal(meta, &st.metadata); err != nil {
+					return fmt.Errorf("ingest: instance %s: stored metadata: %w", st.sop, err)
+				}
 			}
 			out = append(out, st)
 		}
@@ -186,14 +194,22 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, trialID string,
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.instances(ctx, trialID, states, q)
+	rows, err := s.instances(ctx, trialID, states, q, false)
 	if err != nil {
 		return nil, err
 	}
-	out := group(rows, q.Level, base)
-	total := len(out)
-	out = out[min(q.Offset, len(out)):]
-	out = out[:min(q.Limit, len(out))]
+	groups := group(rows, q.Level)
+	total := len(groups)
+	groups = groups[min(q.Offset, len(groups)):]
+	groups = groups[:min(q.Limit, len(groups))]
+	metadata, err := s.metadataOf(ctx, trialID, groups)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, len(groups))
+	for i, g := range groups {
+		out[i] = g.object(q.Level, metadata[g.first.sop], base)
+	}
 	err = s.db.Record(ctx, p.Actor(role), audit.Event{Action: audit.ActionStudiesQueried, Trial: trialID,
 		Object: audit.Object{Type: "dicomweb", ID: object},
 		After: map[string]any{"level": []string{"study", "series", "instance"}[q.Level], "match": q.Match,
@@ -204,13 +220,21 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, trialID string,
 	return out, nil
 }
 
-// group folds instance rows into one DICOM JSON object per study, series
-// or instance, in row order.
-func group(rows []stored, level Level, base string) []map[string]any {
-	var out []map[string]any
-	index := map[string]int{}
-	modalities := map[string][]string{}
-	series := map[string]map[string]bool{}
+// match is one study, series or instance of a search, folded from its
+// instance rows.
+type match struct {
+	first      stored // the first instance: its metadata gives the level's attributes
+	series     map[string]bool
+	instances  int
+	modalities []string
+	held       bool
+}
+
+// group folds instance rows into one match per study, series or instance,
+// in row order.
+func group(rows []stored, level Level) []*match {
+	var out []*match
+	index := map[string]*match{}
 	for _, r := range rows {
 		key := r.study
 		switch level {
@@ -219,49 +243,78 @@ func group(rows []stored, level Level, base string) []map[string]any {
 		case InstanceLevel:
 			key = r.sop
 		}
-		i, seen := index[key]
-		if !seen {
-			o := map[string]any{}
-			for _, t := range levelTags[level] {
-				if v, ok := r.metadata[t]; ok {
-					o[t] = v
-				}
-			}
-			url := base + "/studies/" + r.study
-			if level >= SeriesLevel {
-				url += "/series/" + r.series
-			}
-			if level == InstanceLevel {
-				url += "/instances/" + r.sop
-			}
-			o["00081190"] = dicomValue("UR", url)
-			i = len(out)
-			index[key] = i
-			out = append(out, o)
-			series[key] = map[string]bool{}
+		m := index[key]
+		if m == nil {
+			m = &match{first: r, series: map[string]bool{}}
+			index[key] = m
+			out = append(out, m)
 		}
-		o := out[i]
-		switch level {
-		case StudyLevel:
-			if !slices.Contains(modalities[key], r.modality) && r.modality != "" {
-				modalities[key] = append(modalities[key], r.modality)
-				o["00080061"] = dicomValue("CS", modalities[key]...)
-			}
-			series[key][r.series] = true
-			o["00201206"] = dicomNumber("IS", len(series[key]))
-			o["00201208"] = dicomNumber("IS", count(o, "00201208")+1)
-		case SeriesLevel:
-			o["00201209"] = dicomNumber("IS", count(o, "00201209")+1)
-		case InstanceLevel:
-			if r.status == "held" {
-				// Not a DICOM attribute: tells the QC reviewer why it is
-				// not released yet.
-				o["held"] = true
-			}
+		m.series[r.series] = true
+		m.instances++
+		if r.modality != "" && !slices.Contains(m.modalities, r.modality) {
+			m.modalities = append(m.modalities, r.modality)
 		}
+		m.held = m.held || r.status == "held"
 	}
 	return out
 }
+
+// object is the DICOM JSON of a match: the level's attributes from the
+// first instance's metadata, the counts, and its RetrieveURL.
+func (m *match) object(level Level, metadata map[string]json.RawMessage, base string) map[string]any {
+	o := map[string]any{}
+	for _, t := range levelTags[level] {
+		if v, ok := metadata[t]; ok {
+			o[t] = v
+		}
+	}
+	r := m.first
+	url := base + "/studies/" + r.study
+	if level >= SeriesLevel {
+		url += "/series/" + r.series
+	}
+	if level == InstanceLevel {
+		url += "/instances/" + r.sop
+	}
+	o["00081190"] = dicomValue("UR", url)
+	switch level {
+	case StudyLevel:
+		o["00080061"] = dicomValue("CS", m.modalities...)
+		o["00201206"] = dicomNumber("IS", len(m.series))
+		o["00201208"] = dicomNumber("IS", m.instances)
+	case SeriesLevel:
+		o["00201209"] = dicomNumber("IS", m.instances)
+	case InstanceLevel:
+		if m.held {
+			// Not a DICOM attribute: tells the QC reviewer why it is not
+			// released yet.
+			o["held"] = true
+		}
+	}
+	return o
+}
+
+// metadataOf reads the stored metadata of each match's first instance.
+func (s *Service) metadataOf(ctx context.Context, trialID string, ms []*match) (map[string]map[string]json.RawMessage, error) {
+	out := map[string]map[string]json.RawMessage{}
+	err := s.db.Read(ctx, func(r *db.Reader) error {
+		for _, m := range ms {
+			var raw []byte
+			if err := r.QueryRow(ctx, selectMetadata, trialID, m.first.sop).Scan(&raw); err != nil {
+				return fmt.Errorf("ingest: read metadata of %s: %w", m.first.sop, err)
+			}
+			var md map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &md); err != nil {
+				return fmt.Errorf("ingest: instance %s: stored metadata: %w", m.first.sop, err)
+			}
+			out[m.first.sop] = md
+		}
+		return nil
+	})
+	return out, err
+}
+
+const selectMetadata = `SELECT metadata FROM instances WHERE trial_id = $1 AND sop_uid = $2`
 
 type jsonValue struct {
 	VR    string `json:"vr"`
@@ -278,15 +331,6 @@ func dicomValue(vr string, vs ...string) jsonValue {
 
 func dicomNumber(vr string, n int) jsonValue { return jsonValue{VR: vr, Value: []any{n}} }
 
-func count(o map[string]any, tag string) int {
-	if v, ok := o[tag].(jsonValue); ok && len(v.Value) == 1 {
-		if n, ok := v.Value[0].(int); ok {
-			return n
-		}
-	}
-	return 0
-}
-
 // Metadata returns the DICOM JSON metadata of every instance of a series
 // (WADO-RS), audited as a retrieval.
 func (s *Service) Metadata(ctx context.Context, p *auth.Principal, trialID, study, series string) ([]map[string]json.RawMessage, error) {
@@ -295,7 +339,7 @@ func (s *Service) Metadata(ctx context.Context, p *auth.Principal, trialID, stud
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.instances(ctx, trialID, states, Query{Study: study, Series: series})
+	rows, err := s.instances(ctx, trialID, states, Query{Study: study, Series: series}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +364,7 @@ func (s *Service) Retrieve(ctx context.Context, p *auth.Principal, trialID, stud
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.instances(ctx, trialID, states, Query{Study: study, Series: series, Match: map[string]string{"sop_uid": sop}})
+	rows, err := s.instances(ctx, trialID, states, Query{Study: study, Series: series, Match: map[string]string{"sop_uid": sop}}, false)
 	if err != nil {
 		return nil, 0, err
 	}
