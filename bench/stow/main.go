@@ -32,6 +32,7 @@ import (
 
 // options are the command line's flags.
 type options struct {
+	writeBig     string
 	baseURL      string
 	target       string
 	label        string
@@ -79,6 +80,7 @@ func main() {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the summary as one JSON object instead of text")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the JSON summary to this file")
 	fs.StringVar(&o.big, "big", "", "upload one synthetic multi-frame Enhanced CT instance with this much pixel data (e.g. 1GiB) instead of -dir")
+	fs.StringVar(&o.writeBig, "write-big", "", "with -big: write the synthetic instance to this file instead of uploading it (bench/deid), then exit")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "per-request timeout (0: none)")
 	fs.IntVar(&o.makeCorpus, "make-corpus", 0, "write this many distinct instances derived from -from into -out, then exit")
 	fs.StringVar(&o.from, "from", "", "-make-corpus: folder of source DICOM files")
@@ -96,6 +98,8 @@ func main() {
 	switch {
 	case o.table:
 		err = printTable(os.Stdout, fs.Args())
+	case o.writeBig != "":
+		err = writeBig(o)
 	case o.makeCorpus > 0:
 		if o.from == "" || o.corpusOut == "" {
 			err = errors.New("-make-corpus needs -from DIR and -out DIR")
@@ -113,6 +117,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stow:", err)
 		os.Exit(1)
 	}
+}
+
+// writeBig writes the synthetic -big instance to the -write-big file.
+func writeBig(o options) error {
+	size, err := parseSize(o.big)
+	if err != nil {
+		return fmt.Errorf("-big: %w", err)
+	}
+	tc := o.tc
+	if tc.site == "" {
+		tc = trialContext{trial: "BENCH", site: "S1", subject: "BIG-001", visit: "BL"}
+	}
+	b, err := newBigInstance(size, tc)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(o.writeBig)
+	if err != nil {
+		return err
+	}
+	rc, _ := b.part().open()
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", o.writeBig, err)
+	}
+	return f.Close()
 }
 
 // run uploads the corpus (or the synthetic instance) and reports.
