@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	le "encoding/binary"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trialgate/trialgate/dicom"
+)
+
+// bigInstance streams a synthetic Enhanced CT instance with frames
+// 512x512 16-bit frames of native Pixel Data, generated as it is read.
+func bigInstance(t *testing.T, frames int) (io.Reader, int64) {
+	t.Helper()
+	const frameBytes = 512 * 512 * 2
+	syntax, err := dicom.LookupSyntax("1.2.840.10008.1.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := fmt.Sprintf("1.2.826.0.1.3680043.10.1457.7.%d", time.Now().UnixNano())
+	ds := &dicom.Dataset{}
+	for tag, v := range map[dicom.Tag][2]string{
+		dicom.SOPClassUID: {"UI", "1.2.840.10008.5.1.4.1.1.2.1"}, dicom.SOPInstanceUID: {"UI", uid},
+		dicom.StudyInstanceUID: {"UI", uid + ".1"}, dicom.SeriesInstanceUID: {"UI", uid + ".2"},
+		dicom.Modality: {"CS", "CT"}, dicom.PatientID: {"LO", "BIG"}, dicom.NumberOfFrames: {"IS", strconv.Itoa(frames)},
+		dicom.BurnedInAnnotation: {"CS", "NO"},
+	} {
+		ds.SetString(tag, v[0], v[1])
+	}
+	for tag, v := range map[dicom.Tag]uint16{dicom.Rows: 512, dicom.Columns: 512, dicom.BitsAllocated: 16} {
+		ds.Set(&dicom.Element{Tag: tag, VR: "US", Value: le.LittleEndian.AppendUint16(nil, v)})
+	}
+	var head bytes.Buffer
+	if err := dicom.Encode(&head, dicom.NewMeta("1.2.840.10008.5.1.4.1.1.2.1", uid, syntax), ds, syntax); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(frames) * frameBytes
+	head.Write([]byte{0xE0, 0x7F, 0x10, 0x00, 'O', 'W', 0, 0})
+	head.Write(le.LittleEndian.AppendUint32(nil, uint32(n)))
+	frame := bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, frameBytes/4)
+	pixels := io.LimitReader(&repeater{b: frame}, n)
+	return io.MultiReader(bytes.NewReader(head.Bytes()), pixels), int64(head.Len()) + n
+}
+
+// repeater reads b over and over.
+type repeater struct {
+	b   []byte
+	off int
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	n := copy(p, r.b[r.off:])
+	r.off = (r.off + n) % len(r.b)
+	return n, nil
+}
+
+// peakRSS reads a process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// A 1 GiB multi-frame instance ingests, streamed end to end, with the
+// gateway's peak RSS under 128 MiB (DESIGN.md section 8).
+func TestOneGiBInstanceMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 1 GiB")
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			g := &gateway{t: t, args: b.args(t)}
+			def := filepath.Join(t.TempDir(), "trial.json")
+			os.WriteFile(def, []byte(e2eTrial), 0o600)
+			if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
+				t.Fatal(err)
+			}
+			g.addUser("dana", "data_manager:T-E2E")
+			g.addUser("uma", "site_uploader:T-E2E:S1")
+			p := startProcess(t, g.args)
+			dana, uma := token(t, p.base, "dana"), token(t, p.base, "uma")
+			approve := `{"password":"` + testPassword + `","meaning":"approval"}`
+			if r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
+				t.Fatalf("approve: %d %s", r.status, r.body)
+			}
+			r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
+				strings.NewReader(`{"site":"S1","subject":"BIG-1","visit":"BL"}`))
+			var sub struct{ ID string }
+			r.json(t, &sub)
+			before := peakRSS(t, p.cmd.Process.Pid)
+
+			instance, size := bigInstance(t, 2048) // 1 GiB of Pixel Data
+			pr, pw := io.Pipe()
+			mw := multipart.NewWriter(pw)
+			go func() {
+				w, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+				if err == nil {
+					_, err = io.Copy(w, instance)
+				}
+				if err == nil {
+					err = mw.Close()
+				}
+				pw.CloseWithError(err)
+			}()
+			req, _ := http.NewRequest("POST", p.base+"/dicomweb/submissions/"+sub.ID+"/studies", pr)
+			req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
+			req.Header.Set("Authorization", "Bearer "+uma)
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("STOW of %d bytes: %d %s", size, resp.StatusCode, body)
+			}
+			peak := peakRSS(t, p.cmd.Process.Pid)
+			t.Logf("%d bytes in %v; gateway peak RSS %d MiB (%d MiB before the upload)",
+				size, time.Since(start).Round(time.Millisecond), peak>>20, before>>20)
+			if peak >= 128<<20 {
+				t.Errorf("peak RSS %d MiB, budget 128 MiB", peak>>20)
+			}
+		})
+	}
+}
