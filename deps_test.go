@@ -53,7 +53,7 @@ func under(dir string, roots ...string) bool {
 }
 
 func TestDependencyDirection(t *testing.T) {
-	domain := []string{"audit", "auth", "trial", "deid", "qc", "reads", "lock", "dicom", "storage", "db"}
+	domain := []string{"audit", "auth", "trial", "deid", "qc", "reads", "lock", "dicom", "storage", "db", "ingest"}
 	for dir, ims := range imports(t) {
 		for _, im := range ims {
 			if under(dir, domain...) && (strings.HasPrefix(im, module+"/api") || strings.HasPrefix(im, module+"/cmd")) {
@@ -92,6 +92,20 @@ func TestAuditIsPure(t *testing.T) {
 	for _, im := range imports(t)["audit"] {
 		if strings.HasPrefix(im, module) || im == "database/sql" || strings.HasPrefix(im, "net") || im == "os" {
 			t.Errorf("audit imports %s", im)
+		}
+	}
+}
+
+// deid, qc and dicom do no I/O beyond the readers and writers they are
+// handed (DESIGN.md section 2): no files, network or database.
+func TestHeaderPackagesDoNoIO(t *testing.T) {
+	all := imports(t)
+	for _, pkg := range []string{"deid", "qc", "dicom"} {
+		for _, im := range all[pkg] {
+			if im == "os" || im == "database/sql" || strings.HasPrefix(im, "net") || strings.HasPrefix(im, "os/") ||
+				strings.HasPrefix(im, module+"/db") || strings.HasPrefix(im, module+"/storage") {
+				t.Errorf("%s imports %s", pkg, im)
+			}
 		}
 	}
 }
