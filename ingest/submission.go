@@ -389,13 +389,11 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 			"only a QC reviewer of the trial may decide on a submission")
 	}
 	status, ok := map[string]string{DecisionAccept: StatusAccepted, DecisionReject: StatusRejected, DecisionQuery: StatusQueried}[decision]
-	switch reason = strings.TrimSpace(reason); {
-	case !ok:
+	if !ok {
 		return View{}, trial.Errorf(trial.EInvalid, "decision: %q must be one of accept, reject, query", decision)
-	case reason == "":
-		return View{}, trial.Errorf(trial.EInvalid, "reason: required")
-	case len(reason) > MaxReason:
-		return View{}, trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+	}
+	if reason, err = checkReason(reason); err != nil {
+		return View{}, err
 	}
 	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, decideSub, id, status, reason, s.clock().UnixMicro())
@@ -417,6 +415,18 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 		return View{}, err
 	}
 	return s.Submission(ctx, p, id)
+}
+
+// checkReason trims a decision's reason and checks that it is given and
+// not too long.
+func checkReason(reason string) (string, error) {
+	switch reason = strings.TrimSpace(reason); {
+	case reason == "":
+		return "", trial.Errorf(trial.EInvalid, "reason: required")
+	case len(reason) > MaxReason:
+		return "", trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+	}
+	return reason, nil
 }
 
 // submission reads one submission.
@@ -503,13 +513,11 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 			"only a QC reviewer of the trial may review held instances")
 	}
 	status, ok := map[string]string{ReviewRelease: "released", ReviewReject: "rejected"}[decision]
-	switch reason = strings.TrimSpace(reason); {
-	case !ok:
+	if !ok {
 		return View{}, trial.Errorf(trial.EInvalid, "decision: %q must be one of release, reject", decision)
-	case reason == "":
-		return View{}, trial.Errorf(trial.EInvalid, "reason: required")
-	case len(reason) > MaxReason:
-		return View{}, trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+	}
+	if reason, err = checkReason(reason); err != nil {
+		return View{}, err
 	}
 	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, reviewInstance, sub.Trial, sop, id, status)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,23 +95,9 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			g := &gateway{t: t, args: b.args(t)}
-			def := filepath.Join(t.TempDir(), "trial.json")
-			os.WriteFile(def, []byte(e2eTrial), 0o600)
-			if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
-				t.Fatal(err)
-			}
-			g.addUser("dana", "data_manager:T-E2E")
-			g.addUser("uma", "site_uploader:T-E2E:S1")
+			defineIngestTrial(t, g)
 			p := startProcess(t, g.args)
-			dana, uma := token(t, p.base, "dana"), token(t, p.base, "uma")
-			approve := `{"password":"` + testPassword + `","meaning":"approval"}`
-			if r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
-				t.Fatalf("approve: %d %s", r.status, r.body)
-			}
-			r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
-				strings.NewReader(`{"site":"S1","subject":"BIG-1","visit":"BL"}`))
-			var sub struct{ ID string }
-			r.json(t, &sub)
+			uma, subID := openSubmission(t, p.base, "BIG-1")
 			before := peakRSS(t, p.cmd.Process.Pid)
 
 			instance, size := bigInstance(t, 2048) // 1 GiB of Pixel Data
@@ -128,7 +113,7 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 				}
 				pw.CloseWithError(err)
 			}()
-			req, _ := http.NewRequest("POST", p.base+"/dicomweb/submissions/"+sub.ID+"/studies", pr)
+			req, _ := http.NewRequest("POST", p.base+"/dicomweb/submissions/"+subID+"/studies", pr)
 			req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
 			req.Header.Set("Authorization", "Bearer "+uma)
 			start := time.Now()

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -87,25 +86,10 @@ func TestKillNineDuringUploads(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			g := &gateway{t: t, args: b.args(t)}
-			def := filepath.Join(t.TempDir(), "trial.json")
-			os.WriteFile(def, []byte(e2eTrial), 0o600)
-			if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
-				t.Fatal(err)
-			}
-			g.addUser("dana", "data_manager:T-E2E")
-			g.addUser("uma", "site_uploader:T-E2E:S1")
-			g.addUser("ines", "inspector:T-E2E")
+			defineIngestTrial(t, g)
 			p := startProcess(t, g.args)
-			dana, uma := token(t, p.base, "dana"), token(t, p.base, "uma")
-			approve := `{"password":"` + testPassword + `","meaning":"approval"}`
-			if r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
-				t.Fatalf("approve: %d %s", r.status, r.body)
-			}
-			r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
-				strings.NewReader(`{"site":"S1","subject":"CRASH-1","visit":"BL"}`))
-			var sub struct{ ID string }
-			r.json(t, &sub)
-			stowURL := "/dicomweb/submissions/" + sub.ID + "/studies"
+			uma, subID := openSubmission(t, p.base, "CRASH-1")
+			stowURL := "/dicomweb/submissions/" + subID + "/studies"
 
 			instances := variants(t, filepath.Join(dir, "1.dcm"), 80)
 			var mu sync.Mutex
@@ -161,7 +145,7 @@ func TestKillNineDuringUploads(t *testing.T) {
 					Series string `json:"series_instance_uid"`
 				}
 			}
-			do(t, "GET", p2.base+"/api/v1/submissions/"+sub.ID, uma, "", nil).json(t, &view)
+			do(t, "GET", p2.base+"/api/v1/submissions/"+subID, uma, "", nil).json(t, &view)
 			present := map[string]bool{}
 			for _, in := range view.Instances {
 				present[in.SOP] = true
@@ -185,7 +169,7 @@ func TestKillNineDuringUploads(t *testing.T) {
 					t.Fatalf("retry %d: %d %v", i, status, err)
 				}
 			}
-			do(t, "GET", p2.base+"/api/v1/submissions/"+sub.ID, uma, "", nil).json(t, &view)
+			do(t, "GET", p2.base+"/api/v1/submissions/"+subID, uma, "", nil).json(t, &view)
 			if len(view.Instances) != len(instances) {
 				t.Errorf("after the retry: %d instances, want %d", len(view.Instances), len(instances))
 			}

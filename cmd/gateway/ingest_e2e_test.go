@@ -47,27 +47,9 @@ const e2eTrial = `{"id":"T-E2E","name":"End to end","sites":[{"id":"S1","name":"
 // as an independent validator: no error the original did not have.
 func testIngest(t *testing.T, g *gateway) {
 	dir := realDir(t)
-	def := filepath.Join(t.TempDir(), "trial.json")
-	os.WriteFile(def, []byte(e2eTrial), 0o600)
-	if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
-		t.Fatal(err)
-	}
-	g.addUser("dana", "data_manager:T-E2E")
-	g.addUser("uma", "site_uploader:T-E2E:S1")
-	g.addUser("quinn", "qc_reviewer:T-E2E")
-	g.addUser("ines", "inspector:T-E2E")
-	dana, uma, quinn := token(t, g.base, "dana"), token(t, g.base, "uma"), token(t, g.base, "quinn")
-	approve := `{"password":"` + testPassword + `","meaning":"approval"}`
-	if r := do(t, "POST", g.base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
-		t.Fatalf("approve: %d %s", r.status, r.body)
-	}
-	r := do(t, "POST", g.base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
-		strings.NewReader(`{"site":"S1","subject":"E2E-001","visit":"BL"}`))
-	if r.status != http.StatusCreated {
-		t.Fatalf("submission: %d %s", r.status, r.body)
-	}
-	var sub struct{ ID string }
-	r.json(t, &sub)
+	defineIngestTrial(t, g)
+	uma, subID := openSubmission(t, g.base, "E2E-001")
+	quinn := token(t, g.base, "quinn")
 
 	names := []string{"1.dcm", "2.dcm", "3.dcm", "4.dcm", "5.dcm", "6.dcm"}
 	var body bytes.Buffer
@@ -92,11 +74,11 @@ func testIngest(t *testing.T, g *gateway) {
 	}
 	mw.Close()
 	ct := fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, mw.Boundary())
-	r = do(t, "POST", g.base+"/dicomweb/submissions/"+sub.ID+"/studies", uma, ct, &body)
+	r := do(t, "POST", g.base+"/dicomweb/submissions/"+subID+"/studies", uma, ct, &body)
 	if r.status != http.StatusOK {
 		t.Fatalf("STOW: %d %s", r.status, r.body)
 	}
-	if r := do(t, "POST", g.base+"/api/v1/submissions/"+sub.ID+"/complete", uma, "", nil); r.status != http.StatusOK {
+	if r := do(t, "POST", g.base+"/api/v1/submissions/"+subID+"/complete", uma, "", nil); r.status != http.StatusOK {
 		t.Fatalf("complete: %d %s", r.status, r.body)
 	}
 	var view struct {
@@ -110,7 +92,7 @@ func testIngest(t *testing.T, g *gateway) {
 			Orig   string `json:"original_sha256"`
 		}
 	}
-	do(t, "GET", g.base+"/api/v1/submissions/"+sub.ID, quinn, "", nil).json(t, &view)
+	do(t, "GET", g.base+"/api/v1/submissions/"+subID, quinn, "", nil).json(t, &view)
 	if view.Status != "completed" || len(view.Instances) != len(names) {
 		t.Fatalf("submission: %+v", view)
 	}
@@ -150,6 +132,44 @@ func testIngest(t *testing.T, g *gateway) {
 			t.Errorf("%s: %d entries, want %d", action, got, want)
 		}
 	}
+}
+
+// defineIngestTrial defines trial T-E2E from the command line and adds its
+// people: dana (data manager), uma (uploader, site S1), quinn (QC
+// reviewer) and ines (inspector).
+func defineIngestTrial(t *testing.T, g *gateway) {
+	t.Helper()
+	def := filepath.Join(t.TempDir(), "trial.json")
+	if err := os.WriteFile(def, []byte(e2eTrial), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
+		t.Fatal(err)
+	}
+	g.addUser("dana", "data_manager:T-E2E")
+	g.addUser("uma", "site_uploader:T-E2E:S1")
+	g.addUser("quinn", "qc_reviewer:T-E2E")
+	g.addUser("ines", "inspector:T-E2E")
+}
+
+// openSubmission has dana approve T-E2E (once per gateway) and uma open a
+// submission for subject at visit BL; it returns uma's token and the
+// submission's id.
+func openSubmission(t *testing.T, base, subject string) (string, string) {
+	t.Helper()
+	dana, uma := token(t, base, "dana"), token(t, base, "uma")
+	approve := `{"password":"` + testPassword + `","meaning":"approval"}`
+	if r := do(t, "POST", base+"/api/v1/trials/T-E2E/versions/1/approve", dana, "application/json", strings.NewReader(approve)); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	r := do(t, "POST", base+"/api/v1/trials/T-E2E/submissions", uma, "application/json",
+		strings.NewReader(`{"site":"S1","subject":"`+subject+`","visit":"BL"}`))
+	if r.status != http.StatusCreated {
+		t.Fatalf("submission: %d %s", r.status, r.body)
+	}
+	var sub struct{ ID string }
+	r.json(t, &sub)
+	return uma, sub.ID
 }
 
 // otherSyntaxes has dcmtk re-encode a file in explicit big endian,
