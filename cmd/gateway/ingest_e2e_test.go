@@ -124,10 +124,25 @@ func testIngest(t *testing.T, g *gateway) {
 			t.Errorf("%s: dciodvfy finds errors the original did not have:\n%s", name, strings.Join(newErrs, "\n"))
 		}
 	}
+	// The held instance is released after review, the submission accepted:
+	// the state changes the database's guards allow, on every backend.
+	for _, in := range view.Instances {
+		if in.Status != "held" {
+			continue
+		}
+		body := strings.NewReader(`{"decision":"release","reason":"no burned-in text"}`)
+		if r := do(t, "POST", g.base+"/api/v1/submissions/"+subID+"/instances/"+in.SOP+"/review", quinn, "application/json", body); r.status != http.StatusOK {
+			t.Fatalf("review: %d %s", r.status, r.body)
+		}
+	}
+	accept := strings.NewReader(`{"decision":"accept","reason":"complete and readable"}`)
+	if r := do(t, "POST", g.base+"/api/v1/submissions/"+subID+"/qc-decision", quinn, "application/json", accept); r.status != http.StatusOK {
+		t.Fatalf("qc-decision: %d %s", r.status, r.body)
+	}
 	es := trail(t, g.base, token(t, g.base, "ines"), "trial=T-E2E")
 	n := len(names)
 	for action, want := range map[string]int{"instance.received": n, "instance.deidentified": n, "instance.quarantined": 1,
-		"qc.evaluated": n + 1, "submission.completed": 1, "instance.retrieved": n} {
+		"qc.evaluated": n + 1, "submission.completed": 1, "instance.retrieved": n, "instance.reviewed": 1, "qc.decided": 1} {
 		if got := count(es, action, "success"); got != want {
 			t.Errorf("%s: %d entries, want %d", action, got, want)
 		}
