@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/storage"
+	"github.com/trialgate/trialgate/storage/fs"
 )
 
 // realFiles returns the shared real DICOM files (../shared/testdata/real);
@@ -59,9 +63,9 @@ type ingestFixture struct {
 	uploader, other, qc, dm, admin string // tokens
 }
 
-func newIngestFixture(t *testing.T, trialID string, classes []string) *ingestFixture {
+func newIngestFixture(t *testing.T, trialID string, classes []string, options ...func(*ingest.Config)) *ingestFixture {
 	t.Helper()
-	g := newGateway(t)
+	g := newGateway(t, options...)
 	g.addUser(t, "dm1", auth.Grant{Role: auth.DataManager, Trial: trialID})
 	g.addUser(t, "up1", auth.Grant{Role: auth.SiteUploader, Trial: trialID, Site: "S1"})
 	g.addUser(t, "up2", auth.Grant{Role: auth.SiteUploader, Trial: trialID, Site: "S2"})
@@ -74,6 +78,9 @@ func newIngestFixture(t *testing.T, trialID string, classes []string) *ingestFix
 		quoted[i] = `"` + c + `"`
 	}
 	def := fmt.Sprintf(ingestTrial, trialID, strings.Join(quoted, ","))
+	if keepOriginals[trialID] {
+		def = strings.Replace(def, `"deid":{`, `"deid":{"keep_original":true,`, 1)
+	}
 	if r := g.do(t, "POST", "/api/v1/trials", f.dm, def); r.status != http.StatusCreated {
 		t.Fatalf("create trial: %d %s", r.status, r.body)
 	}
@@ -606,6 +613,54 @@ func TestSubmissionLifecycle(t *testing.T) {
 	}
 	if len(decided) != 2 || decided[0].Reason != "series 2 is missing" || decided[1].Actor.Username != "qc1" {
 		t.Errorf("qc.decided entries: %+v", decided)
+	}
+}
+
+// keepOriginals names the test trials that keep PHI originals.
+var keepOriginals = map[string]bool{"T-KEEP": true, "T-KEEP-NONE": true}
+
+// A trial that keeps originals stores each one, byte for byte, in the
+// restricted store only; without such a store it takes no uploads.
+func TestKeepOriginals(t *testing.T) {
+	files := realFiles(t)
+	dir := t.TempDir()
+	var originals storage.Store
+	f := newIngestFixture(t, "T-KEEP", realClasses, func(c *ingest.Config) {
+		s, err := fs.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Originals, originals = s, s
+	})
+	sub := f.submission(t, f.uploader, "S1", "KEEP-1", "BL")
+	if res := f.stow(t, "/dicomweb/submissions/"+sub+"/studies", f.uploader, "", dicomParts(files["1.dcm"])); res.status != http.StatusOK {
+		t.Fatalf("STOW: %d %s", res.status, res.raw)
+	}
+	v := f.view(t, sub, f.uploader)
+	sum, err := hex.DecodeString(v.Instances[0].Original)
+	if err != nil || len(sum) != 32 {
+		t.Fatalf("original hash %q", v.Instances[0].Original)
+	}
+	rc, err := originals.Get(t.Context(), storage.Key([32]byte(sum)))
+	if err != nil {
+		t.Fatalf("original not in the restricted store: %v", err)
+	}
+	kept, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(kept, files["1.dcm"]) {
+		t.Errorf("restricted store holds %d bytes, not the original (%v)", len(kept), err)
+	}
+	for _, e := range f.trail(t) {
+		if e.entry.Action == audit.ActionInstanceReceived && !bytes.Contains(e.raw, []byte(`"original_kept":true`)) {
+			t.Errorf("instance.received does not record the kept original: %s", e.raw)
+		}
+	}
+
+	none := newIngestFixture(t, "T-KEEP-NONE", realClasses)
+	sub = none.submission(t, none.uploader, "S1", "KEEP-2", "BL")
+	res := none.stow(t, "/dicomweb/submissions/"+sub+"/studies", none.uploader, "", dicomParts(files["1.dcm"]))
+	if res.status != http.StatusServiceUnavailable || !strings.Contains(string(res.raw), "originals") {
+		t.Errorf("no restricted store: %d %s, want 503 naming it", res.status, res.raw)
 	}
 }
 

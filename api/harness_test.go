@@ -36,7 +36,8 @@ type gateway struct {
 
 // newGateway starts the API over a fresh, migrated SQLite database and a
 // file store, with argon2 parameters cheap enough for many logins.
-func newGateway(t *testing.T) *gateway {
+// options adjust the ingest pipeline's configuration.
+func newGateway(t *testing.T, options ...func(*ingest.Config)) *gateway {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -55,8 +56,12 @@ func newGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	a := auth.New(d, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	pipeline, err := ingest.New(ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
-		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log})
+	cfg := ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
+		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log}
+	for _, o := range options {
+		o(&cfg)
+	}
+	pipeline, err := ingest.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,6 +97,9 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 		if err != nil {
 			return nil, err
 		}
+		if err := s.canKeepOriginals(tc); err != nil {
+			return nil, err
+		}
 		u.sub, u.tc = &sub, tc
 		return u, nil
 	}
@@ -107,8 +110,20 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 	if err != nil {
 		return nil, err
 	}
+	if err := s.canKeepOriginals(tc); err != nil {
+		return nil, err
+	}
 	u.tc = tc
 	return u, nil
+}
+
+// canKeepOriginals refuses uploads for a trial that keeps PHI originals
+// when no restricted store is configured: they would be lost.
+func (s *Service) canKeepOriginals(tc *trialConfig) error {
+	if tc.def.Deid.KeepOriginal && s.originals == nil {
+		return trial.Errorf(trial.EUnavailable, "trial %s keeps PHI originals but the gateway has no restricted originals store (--originals-dir or --s3-originals-bucket)", tc.id)
+	}
+	return nil
 }
 
 // uploadsFor reports whether p uploads for any site of trialID.
@@ -258,8 +273,8 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	}
 	var originalKey *string
 	if tc.def.Deid.KeepOriginal {
-		if s.originals == nil {
-			return nil, sub.Site, trial.Errorf(trial.EUnavailable, "trial %s keeps originals but no restricted store is configured", tc.id)
+		if err := s.canKeepOriginals(tc); err != nil {
+			return nil, sub.Site, err
 		}
 		src, err := sp.rewind()
 		if err != nil {
