@@ -704,3 +704,99 @@ func TestSTOWByTrialTags(t *testing.T) {
 		t.Errorf("QC reviewer uploads: %d", r.status)
 	}
 }
+
+// Every ingest endpoint against every kind of caller: the expected status,
+// and each refusal (401, 403) in the audit trail as access.denied.
+func TestIngestAuthorization(t *testing.T) {
+	files := realFiles(t)
+	f := newIngestFixture(t, "T-AUTH", realClasses)
+	f.addUser(t, "insp1", auth.Grant{Role: auth.Inspector, Trial: "T-AUTH"})
+	f.addUser(t, "reader1", auth.Grant{Role: auth.Reader, Trial: "T-AUTH"})
+	insp, reader := f.login(t, "insp1"), f.login(t, "reader1")
+	sub := f.submission(t, f.uploader, "S1", "AUTH-1", "BL")
+	res := f.stow(t, "/dicomweb/submissions/"+sub+"/studies", f.uploader, "", dicomParts(files["1.dcm"], files["6.dcm"]))
+	if res.status != http.StatusOK {
+		t.Fatalf("STOW: %d %s", res.status, res.raw)
+	}
+	v := f.view(t, sub, f.uploader)
+	in := v.Instances[0]
+	held := v.Instances[1].SOP
+	if v.Instances[0].Status == "held" {
+		in, held = v.Instances[1], v.Instances[0].SOP
+	}
+	series := fmt.Sprintf("/dicomweb/trials/T-AUTH/studies/%s/series/%s", in.Study, in.Series)
+
+	callers := []struct{ name, token string }{
+		{"anonymous", ""}, {"uploader S1", f.uploader}, {"uploader S2", f.other}, {"qc_reviewer", f.qc},
+		{"data_manager", f.dm}, {"admin", f.admin}, {"inspector", insp}, {"reader", reader},
+	}
+	const (
+		ok, made, who, no = http.StatusOK, http.StatusCreated, http.StatusUnauthorized, http.StatusForbidden
+		skip              = 0 // not sent: it would change the state the other rows need
+	)
+	n := 0
+	newSubject := func() any {
+		n++
+		return map[string]string{"site": "S1", "subject": fmt.Sprintf("AUTH-%d", n+1), "visit": "BL"}
+	}
+	rows := []struct {
+		method, path string
+		body         func() any
+		want         [8]int
+	}{
+		{"POST", "/api/v1/trials/T-AUTH/submissions", newSubject, [8]int{who, made, no, no, no, no, no, no}},
+		{"GET", "/api/v1/submissions/" + sub, nil, [8]int{who, ok, no, ok, ok, no, ok, no}},
+		{"POST", "/api/v1/submissions/" + sub + "/complete", nil, [8]int{who, skip, no, no, no, no, no, no}},
+		{"POST", "/api/v1/submissions/" + sub + "/qc-decision", func() any { return map[string]string{"decision": "accept", "reason": "r"} },
+			[8]int{who, no, no, skip, no, no, no, no}},
+		{"POST", "/api/v1/submissions/" + sub + "/instances/" + held + "/review", func() any { return map[string]string{"decision": "release", "reason": "r"} },
+			[8]int{who, no, no, skip, no, no, no, no}},
+		{"GET", "/dicomweb/trials/T-AUTH/studies", nil, [8]int{who, no, no, ok, ok, no, no, no}},
+		{"GET", "/dicomweb/trials/T-AUTH/studies/" + in.Study + "/series", nil, [8]int{who, no, no, ok, ok, no, no, no}},
+		{"GET", series + "/instances", nil, [8]int{who, no, no, ok, ok, no, no, no}},
+		{"GET", series + "/metadata", nil, [8]int{who, no, no, ok, ok, no, no, no}},
+		{"GET", series + "/instances/" + in.SOP, nil, [8]int{who, no, no, ok, ok, no, no, no}},
+	}
+	denied := func() int { return f.actions(t)["access.denied/denied"] }
+	for _, row := range rows {
+		for i, c := range callers {
+			want := row.want[i]
+			if want == skip {
+				continue
+			}
+			before := denied()
+			var body any
+			if row.body != nil {
+				body = row.body()
+			}
+			r := f.do(t, row.method, row.path, c.token, body)
+			if r.status != want {
+				t.Errorf("%s %s as %s: %d %s, want %d", row.method, row.path, c.name, r.status, r.body, want)
+			}
+			if want == who || want == no {
+				if got := denied() - before; got != 1 {
+					t.Errorf("%s %s as %s: %d access.denied entries, want 1", row.method, row.path, c.name, got)
+				}
+			}
+		}
+	}
+	// STOW-RS refusals, by the same rules.
+	for i, c := range callers {
+		want := [8]int{who, skip, no, no, no, no, no, no}[i]
+		if want == skip {
+			continue
+		}
+		for _, path := range []string{"/dicomweb/submissions/" + sub + "/studies", "/dicomweb/trials/T-AUTH/studies"} {
+			if c.name == "uploader S2" && strings.Contains(path, "/trials/") {
+				continue // uploads for its own site there; placement decides per instance
+			}
+			before := denied()
+			if r := f.stow(t, path, c.token, "", dicomParts(files["2.dcm"])); r.status != want {
+				t.Errorf("STOW %s as %s: %d %s, want %d", path, c.name, r.status, r.raw, want)
+			}
+			if got := denied() - before; got != 1 {
+				t.Errorf("STOW %s as %s: %d access.denied entries, want 1", path, c.name, got)
+			}
+		}
+	}
+}
