@@ -108,6 +108,24 @@ func testIngest(t *testing.T, g *gateway) {
 		if err != nil {
 			t.Fatalf("%s: retrieved object: %v", name, err)
 		}
+		src, err := dicom.Parse(bytes.NewReader(originals[name]), dicom.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The original's identifiers left nothing behind: not in the
+		// object served, not in the gateway's logs.
+		for _, tag := range []dicom.Tag{dicom.SOPInstanceUID, dicom.StudyInstanceUID, dicom.SeriesInstanceUID} {
+			uid := src.Dataset.String(tag)
+			if name != "6.dcm" && bytes.Contains(got, []byte(uid)) {
+				t.Errorf("%s: the served object still holds the original %s %s", name, tag, uid)
+			}
+			if obj.Dataset.String(tag) == uid {
+				t.Errorf("%s: %s not remapped", name, tag)
+			}
+			if strings.Contains(g.logs.String(), uid) {
+				t.Errorf("%s: the gateway's logs hold the original %s", name, tag)
+			}
+		}
 		if pid := obj.Dataset.String(dicom.PatientID); pid != "E2E-001" {
 			t.Errorf("%s: de-identified PatientID %q, want the subject code", name, pid)
 		}
