@@ -227,7 +227,6 @@ type match struct {
 	series     map[string]bool
 	instances  int
 	modalities []string
-	held       bool
 }
 
 // group folds instance rows into one match per study, series or instance,
@@ -254,7 +253,6 @@ func group(rows []stored, level Level) []*match {
 		if r.modality != "" && !slices.Contains(m.modalities, r.modality) {
 			m.modalities = append(m.modalities, r.modality)
 		}
-		m.held = m.held || r.status == "held"
 	}
 	return out
 }
@@ -284,12 +282,6 @@ func (m *match) object(level Level, metadata map[string]json.RawMessage, base st
 		o["00201208"] = dicomNumber("IS", m.instances)
 	case SeriesLevel:
 		o["00201209"] = dicomNumber("IS", m.instances)
-	case InstanceLevel:
-		if m.held {
-			// Not a DICOM attribute: tells the QC reviewer why it is not
-			// released yet.
-			o["held"] = true
-		}
 	}
 	return o
 }
