@@ -32,6 +32,8 @@ type Error struct {
 	Err     error
 }
 
+// Error returns the code and the public message, followed by the cause when
+// there is one (for logs; clients see only the message).
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
@@ -39,6 +41,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
 
+// Unwrap returns the cause, so errors.Is and errors.As see through e.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the given code and a public message.
