@@ -461,6 +461,16 @@ func TestSTOWBadInput(t *testing.T) {
 	sub := f.submission(t, f.uploader, "S1", "SUBJ-002", "BL")
 	stowPath := "/dicomweb/submissions/" + sub + "/studies"
 	pet := files["1.dcm"]
+	// The same object declaring a transfer syntax nobody defined.
+	obj, err := dicom.Parse(bytes.NewReader(pet), dicom.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Meta.SetString(dicom.TransferSyntaxUID, "UI", "1.2.840.10008.1.2.4.999")
+	var unknownSyntax bytes.Buffer
+	if _, err := obj.Write(&unknownSyntax, nil); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name        string
 		token       string
@@ -474,6 +484,7 @@ func TestSTOWBadInput(t *testing.T) {
 		{"truncated in Pixel Data", f.uploader, "", dicomParts(pet[:len(pet)-1000]), 409, "C000"},
 		{"part of the wrong type", f.uploader, "", []part{{"text/plain", pet}}, 409, "C000"},
 		{"SOP class not allowed", f.uploader, "", dicomParts(files["3.dcm"]), 409, "0122"},
+		{"unsupported transfer syntax", f.uploader, "", dicomParts(unknownSyntax.Bytes()), 409, "C122"},
 		{"wrong Content-Type", f.uploader, "application/json", dicomParts(pet), 415, ""},
 		{"wrong multipart type", f.uploader, `multipart/related; type="application/dicom+xml"; boundary=x`, dicomParts(pet), 415, ""},
 		{"another site's submission", f.other, "", dicomParts(pet), 403, ""},
