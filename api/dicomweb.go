@@ -131,7 +131,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 	if len(receipts) == 0 {
 		return trial.Errorf(trial.EInvalid, "the multipart/related body has no parts")
 	}
-	status, resp := s.stowResponse(c, receipts)
+	status, resp := stowResponse(receipts)
 	c.Header("Content-Type", mediaDICOMJSON)
 	c.Status(status)
 	return json.NewEncoder(c.Writer).Encode(resp)
@@ -202,7 +202,7 @@ func acceptsDICOMJSON(accept string) bool {
 
 // stowResponse builds the DICOM JSON response and its status: 200 when
 // every part was stored, 202 when some failed, 409 when none was stored.
-func (s *Server) stowResponse(c *gin.Context, receipts []ingest.Receipt) (int, map[string]element) {
+func stowResponse(receipts []ingest.Receipt) (int, map[string]element) {
 	var stored, failed []any
 	for _, r := range receipts {
 		if st := r.Stored; st != nil {
