@@ -199,18 +199,8 @@ func (s *Service) openSubmission(ctx context.Context, tx *db.Tx, tr *trialConfig
 // reviewers, data managers, QA reviewers and inspectors.
 func (s *Service) Submission(ctx context.Context, p *auth.Principal, id string) (View, error) {
 	var v View
-	err := s.db.Read(ctx, func(r *db.Reader) error {
-		var err error
-		v.Submission, err = scanSubmission(r.QueryRow(ctx, selectSubmission, id))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return trial.Errorf(trial.ENotFound, "no submission %q", id)
-		case err != nil:
-			return fmt.Errorf("ingest: read submission: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	var err error
+	if v.Submission, err = s.submission(ctx, id); err != nil {
 		return View{}, err
 	}
 	if _, ok := p.Allows(v.Trial, v.Site, auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector); !ok {
