@@ -28,9 +28,8 @@ func benchmarkSTOW(b *testing.B, benchFile string) {
 	if err != nil {
 		b.Skip("real test data missing")
 	}
-	t := &testing.T{}
-	f := newIngestFixture(t, "T-BENCH", realClasses)
-	sub := f.submission(t, f.uploader, "S1", "BENCH-1", "BL")
+	f := newIngestFixture(b, "T-BENCH", realClasses)
+	sub := f.submission(b, f.uploader, "S1", "BENCH-1", "BL")
 	url := f.url + "/dicomweb/submissions/" + sub + "/studies"
 	bodies := make([][]byte, b.N)
 	var boundary string

@@ -25,7 +25,7 @@ import (
 
 // realFiles returns the shared real DICOM files (../shared/testdata/real);
 // in CI their absence is a failure, elsewhere a skip.
-func realFiles(t *testing.T) map[string][]byte {
+func realFiles(t testing.TB) map[string][]byte {
 	t.Helper()
 	dir := filepath.Join("..", "..", "shared", "testdata", "real")
 	out := map[string][]byte{}
@@ -63,7 +63,7 @@ type ingestFixture struct {
 	uploader, other, qc, dm, admin string // tokens
 }
 
-func newIngestFixture(t *testing.T, trialID string, classes []string, options ...func(*ingest.Config)) *ingestFixture {
+func newIngestFixture(t testing.TB, trialID string, classes []string, options ...func(*ingest.Config)) *ingestFixture {
 	t.Helper()
 	g := newGateway(t, options...)
 	g.addUser(t, "dm1", auth.Grant{Role: auth.DataManager, Trial: trialID})
@@ -94,7 +94,7 @@ func newIngestFixture(t *testing.T, trialID string, classes []string, options ..
 }
 
 // submission opens a submission and returns its id.
-func (f *ingestFixture) submission(t *testing.T, token, site, subject, visit string) string {
+func (f *ingestFixture) submission(t testing.TB, token, site, subject, visit string) string {
 	t.Helper()
 	r := f.do(t, "POST", "/api/v1/trials/"+f.trial+"/submissions", token,
 		map[string]string{"site": site, "subject": subject, "visit": visit})
@@ -129,7 +129,7 @@ type stowResult struct {
 }
 
 // failures returns the FailureReason and comment of every failed item.
-func (s stowResult) failures(t *testing.T) []string {
+func (s stowResult) failures(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for _, it := range s.failed {
@@ -145,7 +145,7 @@ func (s stowResult) failures(t *testing.T) []string {
 }
 
 // stow sends a STOW-RS request.
-func (f *ingestFixture) stow(t *testing.T, path, token, contentType string, parts []part) stowResult {
+func (f *ingestFixture) stow(t testing.TB, path, token, contentType string, parts []part) stowResult {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -190,7 +190,7 @@ func (f *ingestFixture) stow(t *testing.T, path, token, contentType string, part
 }
 
 // uid reads the first value of a UI attribute of a DICOM JSON item.
-func uid(t *testing.T, item map[string]json.RawMessage, tag string) string {
+func uid(t testing.TB, item map[string]json.RawMessage, tag string) string {
 	t.Helper()
 	var v struct{ Value []string }
 	if err := json.Unmarshal(item[tag], &v); err != nil || len(v.Value) == 0 {
@@ -202,7 +202,7 @@ func uid(t *testing.T, item map[string]json.RawMessage, tag string) string {
 // pixelElement returns the bytes of a file from its last top-level Pixel
 // Data tag (explicit or implicit VR little endian, no trailing elements)
 // to its end: the element Pixel Data must be copied as, byte for byte.
-func pixelElement(t *testing.T, b []byte) []byte {
+func pixelElement(t testing.TB, b []byte) []byte {
 	t.Helper()
 	i := bytes.LastIndex(b, []byte{0xE0, 0x7F, 0x10, 0x00})
 	if i < 0 {
@@ -233,7 +233,7 @@ type submissionView struct {
 	}
 }
 
-func (f *ingestFixture) view(t *testing.T, id, token string) submissionView {
+func (f *ingestFixture) view(t testing.TB, id, token string) submissionView {
 	t.Helper()
 	r := f.do(t, "GET", "/api/v1/submissions/"+id, token, nil)
 	if r.status != http.StatusOK {
@@ -245,7 +245,7 @@ func (f *ingestFixture) view(t *testing.T, id, token string) submissionView {
 }
 
 // actions counts the trail's entries by action and outcome.
-func (f *ingestFixture) actions(t *testing.T) map[string]int {
+func (f *ingestFixture) actions(t testing.TB) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, e := range f.trail(t) {
@@ -413,7 +413,7 @@ func TestSTOWRealFiles(t *testing.T) {
 // samePixels reports whether obj ends with some original's Pixel Data
 // element, byte for byte (the deflated file excepted: its Pixel Data is
 // compressed with the rest of its data set).
-func samePixels(t *testing.T, files map[string][]byte, obj []byte) bool {
+func samePixels(t testing.TB, files map[string][]byte, obj []byte) bool {
 	for name, orig := range files {
 		if name != "6.dcm" && bytes.HasSuffix(obj, pixelElement(t, orig)) {
 			return true
@@ -423,7 +423,7 @@ func samePixels(t *testing.T, files map[string][]byte, obj []byte) bool {
 }
 
 // retrieve fetches one instance by WADO-RS and returns its bytes.
-func (f *ingestFixture) retrieve(t *testing.T, path, token string) []byte {
+func (f *ingestFixture) retrieve(t testing.TB, path, token string) []byte {
 	t.Helper()
 	req, _ := http.NewRequest("GET", f.url+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -676,7 +676,7 @@ func TestKeepOriginals(t *testing.T) {
 }
 
 // withTrialTags rewrites a file's Clinical Trial Subject module.
-func withTrialTags(t *testing.T, b []byte, site, subject, visit string) []byte {
+func withTrialTags(t testing.TB, b []byte, site, subject, visit string) []byte {
 	t.Helper()
 	obj, err := dicom.Parse(bytes.NewReader(b), dicom.Limits{})
 	if err != nil {

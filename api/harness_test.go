@@ -37,7 +37,7 @@ type gateway struct {
 // newGateway starts the API over a fresh, migrated SQLite database and a
 // file store, with argon2 parameters cheap enough for many logins.
 // options adjust the ingest pipeline's configuration.
-func newGateway(t *testing.T, options ...func(*ingest.Config)) *gateway {
+func newGateway(t testing.TB, options ...func(*ingest.Config)) *gateway {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -76,7 +76,7 @@ func newGateway(t *testing.T, options ...func(*ingest.Config)) *gateway {
 
 // addUser creates an account with testPassword directly through auth, as
 // the command line would, and returns its id.
-func (g *gateway) addUser(t *testing.T, username string, grants ...auth.Grant) string {
+func (g *gateway) addUser(t testing.TB, username string, grants ...auth.Grant) string {
 	t.Helper()
 	u, err := g.auth.CreateUser(context.Background(), audit.System("test"),
 		auth.NewUser{Username: username, FullName: "Test " + username, Password: testPassword, Grants: grants})
@@ -87,7 +87,7 @@ func (g *gateway) addUser(t *testing.T, username string, grants ...auth.Grant) s
 }
 
 // login returns a fresh session token for username.
-func (g *gateway) login(t *testing.T, username string) string {
+func (g *gateway) login(t testing.TB, username string) string {
 	t.Helper()
 	r := g.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": testPassword})
 	if r.status != http.StatusOK {
@@ -104,7 +104,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -120,7 +120,7 @@ func (r response) errorMessage() string {
 
 // do sends a request with an optional bearer token and JSON body (nil for
 // none; a string is sent as is).
-func (g *gateway) do(t *testing.T, method, path, token string, body any) response {
+func (g *gateway) do(t testing.TB, method, path, token string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -165,7 +165,7 @@ type trailEntry struct {
 
 // trail returns every chained audit entry, once everything committed so far
 // is chained.
-func (g *gateway) trail(t *testing.T) []trailEntry {
+func (g *gateway) trail(t testing.TB) []trailEntry {
 	t.Helper()
 	ctx := context.Background()
 	if err := g.db.WaitChained(ctx); err != nil {

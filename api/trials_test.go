@@ -14,7 +14,7 @@ import (
 
 // trialDefinition returns a valid definition of trial id as generic JSON;
 // name "" gives a default name.
-func trialDefinition(t *testing.T, id, name string) map[string]any {
+func trialDefinition(t testing.TB, id, name string) map[string]any {
 	t.Helper()
 	if name == "" {
 		name = "Trial " + id
@@ -33,7 +33,7 @@ func trialDefinition(t *testing.T, id, name string) map[string]any {
 
 // defineTrial creates trial id directly, as the command line does
 // (actor system:test), so that any data manager may approve version 1.
-func defineTrial(t *testing.T, g *gateway, id string) {
+func defineTrial(t testing.TB, g *gateway, id string) {
 	t.Helper()
 	b, err := json.Marshal(trialDefinition(t, id, ""))
 	if err != nil {

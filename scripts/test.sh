@@ -231,7 +231,7 @@ go test -count=1 -timeout 20m $PACKAGES "$@"
 # break, never on a figure): bench/README.md has the real measurements.
 if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	log "benchmarks (brief)"
-	go test -count=1 -run '^$' -bench . -benchtime 10x ./bench/...
+	go test -count=1 -run '^$' -bench . -benchtime 10x ./bench/... ./api/ ./dicom/ ./deid/ ./qc/
 	# Fuzzing runs a while on every run, on the parsers of outside input:
 	# the DICOM header parser and the STOW-RS multipart reader. Minimising
 	# an interesting input may otherwise outlast -fuzztime (default 60 s)
