@@ -402,6 +402,9 @@ func TestSTOWRealFiles(t *testing.T) {
 		t.Errorf("released instance listed %d times to the data manager", n)
 	}
 	final := f.actions(t)
+	if final["submission.viewed/success"] < 3 {
+		t.Errorf("submission.viewed entries: %d", final["submission.viewed/success"])
+	}
 	if final["instance.reviewed/success"] != 1 {
 		t.Errorf("instance.reviewed entries: %d", final["instance.reviewed/success"])
 	}

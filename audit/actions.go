@@ -37,6 +37,7 @@ const (
 
 	ActionSubmissionCreated    Action = "submission.created"
 	ActionSubmissionCompleted  Action = "submission.completed"
+	ActionSubmissionViewed     Action = "submission.viewed"
 	ActionInstanceReceived     Action = "instance.received"
 	ActionInstanceDeidentified Action = "instance.deidentified"
 	ActionInstanceQuarantined  Action = "instance.quarantined"
@@ -80,6 +81,7 @@ var Actions = map[Action]string{
 
 	ActionSubmissionCreated:    "a site opened a submission for a subject's visit",
 	ActionSubmissionCompleted:  "a site closed a submission for upload; series and visit QC ran",
+	ActionSubmissionViewed:     "a submission, its instances and QC results were viewed",
 	ActionInstanceReceived:     "an instance was received: its original's SHA-256 and size are the proof of receipt",
 	ActionInstanceDeidentified: "an instance was de-identified and stored: profile, options, counts and the new SHA-256",
 	ActionInstanceQuarantined:  "a de-identified instance was held for burned-in text review instead of being released",

@@ -196,15 +196,37 @@ func (s *Service) openSubmission(ctx context.Context, tx *db.Tx, tr *trialConfig
 
 // Submission returns a submission with its instances and QC results, for
 // a caller who may see it: its site's uploaders, and the trial's QC
-// reviewers, data managers, QA reviewers and inspectors.
+// reviewers, data managers, QA reviewers and inspectors. The view is a
+// read of regulated data, recorded (submission.viewed) before it is
+// returned.
 func (s *Service) Submission(ctx context.Context, p *auth.Principal, id string) (View, error) {
+	sub, err := s.submission(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	role, ok := p.Allows(sub.Trial, sub.Site, auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector)
+	if !ok {
+		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id), "this submission is not in your trial or site")
+	}
+	v, err := s.view(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	err = s.db.Record(ctx, p.Actor(role), audit.Event{Action: audit.ActionSubmissionViewed, Object: submissionObject(id),
+		Trial: v.Trial, Site: v.Site, After: map[string]any{"status": v.Status, "instances": len(v.Instances), "qc_results": len(v.QC)}})
+	if err != nil {
+		return View{}, err
+	}
+	return v, nil
+}
+
+// view reads a submission with its instances and QC results; the changes
+// that return it (complete, decide, review) are audited themselves.
+func (s *Service) view(ctx context.Context, id string) (View, error) {
 	var v View
 	var err error
 	if v.Submission, err = s.submission(ctx, id); err != nil {
 		return View{}, err
-	}
-	if _, ok := p.Allows(v.Trial, v.Site, auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector); !ok {
-		return View{}, s.refuse(ctx, p, v.Trial, v.Site, submissionObject(id), "this submission is not in your trial or site")
 	}
 	err = s.db.Read(ctx, func(r *db.Reader) error {
 		rows, err := r.Query(ctx, selectInstances, id)
@@ -305,7 +327,7 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 	if err != nil {
 		return View{}, err
 	}
-	return s.Submission(ctx, p, id)
+	return s.view(ctx, id)
 }
 
 // summaries reads what the series and visit rules need of a submission's
@@ -404,7 +426,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 	if err != nil {
 		return View{}, err
 	}
-	return s.Submission(ctx, p, id)
+	return s.view(ctx, id)
 }
 
 // checkReason trims a decision's reason and checks that it is given and
@@ -524,5 +546,5 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 	if err != nil {
 		return View{}, err
 	}
-	return s.Submission(ctx, p, id)
+	return s.view(ctx, id)
 }
