@@ -239,6 +239,6 @@ if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	# exceeded" and fail with no finding (go.dev/issue/75804, fixed in
 	# 1.27). Minimising an interesting input is bounded for the same reason.
 	log "fuzzing (brief)"
-	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 150000x -fuzzminimizetime 5s ./dicom/
-	go test -run '^$' -fuzz '^FuzzReadParts$' -fuzztime 30000x -fuzzminimizetime 5s ./api/
+	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 400000x -fuzzminimizetime 5s ./dicom/
+	go test -run '^$' -fuzz '^FuzzReadParts$' -fuzztime 100000x -fuzzminimizetime 5s ./api/
 fi
