@@ -523,6 +523,25 @@ func TestSTOWBadInput(t *testing.T) {
 		})
 	}
 
+	// A body cut off inside a part (no closing boundary) is a malformed
+	// request, not a short instance: 400, nothing stored.
+	cut := "--cut\r\nContent-Type: application/dicom\r\n\r\n" + string(pet[:2000])
+	req, _ := http.NewRequest("POST", f.url+stowPath, strings.NewReader(cut))
+	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=cut`)
+	req.Header.Set("Authorization", "Bearer "+f.uploader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "multipart") {
+		t.Errorf("body cut off in a part: %d %s, want 400 naming the multipart body", resp.StatusCode, body)
+	}
+	if v := f.view(t, sub, f.uploader); len(v.Instances) != 0 {
+		t.Errorf("a cut-off part stored %d instances", len(v.Instances))
+	}
+
 	// One good and one bad part: 202, one of each.
 	res := f.stow(t, stowPath, f.uploader, "", dicomParts(pet, []byte("garbage")))
 	if res.status != http.StatusAccepted || len(res.stored) != 1 || len(res.failed) != 1 {

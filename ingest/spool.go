@@ -43,10 +43,22 @@ func (s *Service) spool(part io.Reader) (*spooled, error) {
 	bufp := s.buffers.Get().(*[]byte)
 	buf := *bufp
 	h := sha256.New()
-	n, err := io.ReadFull(part, buf)
+	// Not io.ReadFull: its ErrUnexpectedEOF would hide a part that broke
+	// off (multipart reports a body cut short that way) as a short one.
+	n, err := 0, error(nil)
+	for empty := 0; n < len(buf) && err == nil; {
+		var m int
+		m, err = part.Read(buf[n:])
+		n += m
+		if m > 0 {
+			empty = 0
+		} else if empty++; empty == 100 {
+			err = io.ErrNoProgress // as bufio does: a reader that never delivers
+		}
+	}
 	h.Write(buf[:n])
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case err == io.EOF:
 		return &spooled{r: bytes.NewReader(buf[:n]), buf: bufp, sha256: hex.EncodeToString(h.Sum(nil)), size: int64(n)}, nil
 	case err != nil:
 		s.buffers.Put(bufp)
