@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -26,26 +28,26 @@ const (
 	mediaDICOMJSON = "application/dicom+json"
 )
 
-// DICOM JSON tags of the STOW-RS response (PS3.18 Table 10.5.3-1).
-const (
-	tagRetrieveURL               = "00081190"
-	tagFailedSOPSequence         = "00081198"
-	tagReferencedSOPSeq          = "00081199"
-	tagReferencedSOPClass        = "00081150"
-	tagReferencedSOPInst         = "00081155"
-	tagFailureReason             = "00081197"
-	tagErrorComment              = "00000902"
-	tagWarningReason             = "00081196"
-	warningCoercion       uint16 = 0xB000 // the stored object differs from the one sent: it was de-identified
+// Attributes of the STOW-RS response (PS3.18 Table 10.5.3-1).
+var (
+	tagRetrieveURL        = dicom.NewTag(0x0008, 0x1190)
+	tagFailedSOPSequence  = dicom.NewTag(0x0008, 0x1198)
+	tagReferencedSOPSeq   = dicom.NewTag(0x0008, 0x1199)
+	tagReferencedSOPClass = dicom.NewTag(0x0008, 0x1150)
+	tagReferencedSOPInst  = dicom.NewTag(0x0008, 0x1155)
+	tagFailureReason      = dicom.NewTag(0x0008, 0x1197)
+	tagWarningReason      = dicom.NewTag(0x0008, 0x1196)
+	tagErrorComment       = dicom.NewTag(0x0000, 0x0902)
 )
 
-// element is one DICOM JSON attribute.
-type element struct {
-	VR    string `json:"vr"`
-	Value []any  `json:"Value,omitempty"`
-}
+// warningCoercion is the WarningReason of every stored instance: the
+// stored object differs from the one sent, it was de-identified (PS3.18's
+// "coercion of data elements").
+const warningCoercion uint16 = 0xB000
 
-func str(vr, v string) element { return element{VR: vr, Value: []any{v}} }
+func us(t dicom.Tag, v uint16) *dicom.Element {
+	return &dicom.Element{Tag: t, VR: "US", Value: binary.LittleEndian.AppendUint16(nil, v)}
+}
 
 // stowBoundary returns the multipart boundary of a STOW-RS request, or
 // refuses its media type: multipart/related with parts of
@@ -100,7 +102,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 	if err != nil {
 		return err
 	}
-	if accept := c.GetHeader("Accept"); accept != "" && !acceptsDICOMJSON(accept) {
+	if accept := c.GetHeader("Accept"); !accepts(accept, dicomJSON) {
 		return trial.Errorf(trial.EMediaType, "Accept %q: the STOW-RS response is %s", accept, mediaDICOMJSON)
 	}
 	ctx := c.Request.Context()
@@ -189,59 +191,69 @@ func uploadError(err error, part, done int) error {
 	return err
 }
 
-func acceptsDICOMJSON(accept string) bool {
+// accepts reports whether an Accept header (none accepts anything)
+// lists a media type that ok takes.
+func accepts(accept string, ok func(mediaType string, params map[string]string) bool) bool {
+	if accept == "" {
+		return true
+	}
 	for _, a := range strings.Split(accept, ",") {
-		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
-		switch mt {
-		case mediaDICOMJSON, "application/json", "*/*", "application/*":
+		mt, params, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		if mt == "*/*" || ok(mt, params) {
 			return true
 		}
 	}
 	return false
 }
 
-// stowResponse builds the DICOM JSON response and its status: 200 when
+// dicomJSON takes the media types DICOM JSON answers satisfy.
+func dicomJSON(mt string, _ map[string]string) bool {
+	return mt == mediaDICOMJSON || mt == "application/json" || mt == "application/*"
+}
+
+// dicomMultipart takes the media types a WADO-RS instance answer
+// (multipart/related of application/dicom) satisfies.
+func dicomMultipart(mt string, params map[string]string) bool {
+	return mt == "multipart/*" || mt == "multipart/related" && (params["type"] == "" || strings.EqualFold(params["type"], mediaDICOM))
+}
+
+// stowResponse builds the response data set and its status: 200 when
 // every part was stored, 202 when some failed, 409 when none was stored.
-func stowResponse(receipts []ingest.Receipt) (int, map[string]element) {
-	var stored, failed []any
+func stowResponse(receipts []ingest.Receipt) (int, *dicom.Dataset) {
+	stored := &dicom.Element{Tag: tagReferencedSOPSeq, VR: "SQ"}
+	failed := &dicom.Element{Tag: tagFailedSOPSequence, VR: "SQ"}
 	for _, r := range receipts {
+		item := &dicom.Dataset{}
 		if st := r.Stored; st != nil {
-			base := "/dicomweb/trials/" + st.Trial
-			item := map[string]element{
-				tagReferencedSOPClass: str("UI", st.SOPClassUID),
-				tagReferencedSOPInst:  str("UI", st.SOPInstanceUID),
-				tagRetrieveURL: str("UR", base+"/studies/"+st.StudyInstanceUID+"/series/"+st.SeriesInstanceUID+
-					"/instances/"+st.SOPInstanceUID),
-				// De-identification changed the object: PS3.18's
-				// "coercion of data elements".
-				tagWarningReason: {VR: "US", Value: []any{warningCoercion}},
-			}
-			stored = append(stored, item)
+			item.SetString(tagReferencedSOPClass, "UI", st.SOPClassUID)
+			item.SetString(tagReferencedSOPInst, "UI", st.SOPInstanceUID)
+			item.SetString(tagRetrieveURL, "UR", "/dicomweb/trials/"+st.Trial+"/studies/"+st.StudyInstanceUID+
+				"/series/"+st.SeriesInstanceUID+"/instances/"+st.SOPInstanceUID)
+			item.Set(us(tagWarningReason, warningCoercion))
+			stored.Items = append(stored.Items, item)
 			continue
 		}
-		item := map[string]element{
-			tagFailureReason: {VR: "US", Value: []any{r.Failure}},
-			tagErrorComment:  str("LO", r.Reason),
-		}
+		item.Set(us(tagFailureReason, r.Failure))
+		// A backslash would split the comment into values.
+		item.SetString(tagErrorComment, "LO", strings.ReplaceAll(r.Reason, `\`, "/"))
 		if r.SOPClassUID != "" {
-			item[tagReferencedSOPClass] = str("UI", r.SOPClassUID)
+			item.SetString(tagReferencedSOPClass, "UI", r.SOPClassUID)
 		}
 		if r.SOPInstanceUID != "" {
-			item[tagReferencedSOPInst] = str("UI", r.SOPInstanceUID)
+			item.SetString(tagReferencedSOPInst, "UI", r.SOPInstanceUID)
 		}
-		failed = append(failed, item)
+		failed.Items = append(failed.Items, item)
 	}
-	resp := map[string]element{}
-	if len(stored) > 0 {
-		resp[tagReferencedSOPSeq] = element{VR: "SQ", Value: stored}
-	}
-	if len(failed) > 0 {
-		resp[tagFailedSOPSequence] = element{VR: "SQ", Value: failed}
+	resp := &dicom.Dataset{}
+	for _, seq := range []*dicom.Element{stored, failed} {
+		if len(seq.Items) > 0 {
+			resp.Set(seq)
+		}
 	}
 	switch {
-	case len(failed) == 0:
+	case len(failed.Items) == 0:
 		return http.StatusOK, resp
-	case len(stored) > 0:
+	case len(stored.Items) > 0:
 		return http.StatusAccepted, resp
 	}
 	return http.StatusConflict, resp
@@ -291,7 +303,7 @@ func (s *Server) retrieveInstance(c *gin.Context) error {
 	if id == "" {
 		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
 	}
-	if accept := c.GetHeader("Accept"); accept != "" && !acceptsDICOMMultipart(accept) {
+	if accept := c.GetHeader("Accept"); !accepts(accept, dicomMultipart) {
 		return trial.Errorf(trial.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
 	}
 	rc, size, err := s.ingest.Retrieve(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"), c.Param("instance"))
@@ -312,17 +324,4 @@ func (s *Server) retrieveInstance(c *gin.Context) error {
 		return fmt.Errorf("api: send instance: %w", err)
 	}
 	return mw.Close()
-}
-
-func acceptsDICOMMultipart(accept string) bool {
-	for _, a := range strings.Split(accept, ",") {
-		mt, params, _ := mime.ParseMediaType(strings.TrimSpace(a))
-		switch {
-		case mt == "*/*", mt == "multipart/*":
-			return true
-		case mt == "multipart/related" && (params["type"] == "" || strings.EqualFold(params["type"], mediaDICOM)):
-			return true
-		}
-	}
-	return false
 }

@@ -60,15 +60,10 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, in instanceRow) error {
 	if in.sum.InstanceNumber != nil {
 		number = *in.sum.InstanceNumber
 	}
-	actor := tx.Actor()
-	by := actor.ID
-	if by == "" {
-		by = actor.Username
-	}
 	if _, err := tx.Exec(ctx, insertInstance, sub.Trial, res.SOPInstanceUID, sub.ID, res.StudyInstanceUID,
 		res.SeriesInstanceUID, res.SOPClassUID, in.sum.Modality, in.sum.SeriesDescription, in.sum.FrameOfReferenceUID,
 		number, in.syntax, in.sp.sha256, in.sp.size, in.originalKey, in.object.SHA256, in.object.Size, status, res.Hold,
-		in.metadata, now.UnixMicro(), by); err != nil {
+		in.metadata, now.UnixMicro(), tx.Actor().ID); err != nil {
 		return fmt.Errorf("ingest: insert instance: %w", err)
 	}
 	if err := insertResults(ctx, tx, sub.ID, 0, res.SOPInstanceUID, in.results, now); err != nil {

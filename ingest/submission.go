@@ -176,13 +176,9 @@ func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trial
 // openSubmission inserts a new open submission, audited.
 func (s *Service) openSubmission(ctx context.Context, tx *db.Tx, tr *trialConfig, site, subject, visit string) (Submission, error) {
 	now := s.clock()
-	actor := tx.Actor()
 	sub := Submission{ID: newID(), Trial: tr.id, TrialVersion: tr.version, Site: site, Subject: subject, Visit: visit,
-		Status: StatusOpen, Created: now.UTC().Truncate(time.Microsecond), CreatedBy: actor.ID}
+		Status: StatusOpen, Created: now.UTC().Truncate(time.Microsecond), CreatedBy: tx.Actor().ID}
 	sub.Updated = sub.Created
-	if sub.CreatedBy == "" {
-		sub.CreatedBy = actor.Username
-	}
 	if _, err := tx.Exec(ctx, insertSubmission, sub.ID, sub.Trial, sub.TrialVersion, site, subject, visit,
 		now.UnixMicro(), sub.CreatedBy); err != nil {
 		return Submission{}, fmt.Errorf("ingest: insert submission: %w", err)

@@ -101,21 +101,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-random_port() {
-	local i p
-	for ((i = 0; i < 100; i++)); do
-		p=$((20000 + RANDOM % 20001))
-		if port_free "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+source "$ROOT/scripts/ports.sh"
 
 # wait_http waits until url answers 2xx while pid lives.
 wait_http() {
