@@ -257,6 +257,11 @@ func (d *decoder) readElement(enc encoding, depth int, limit int64) (*Element, e
 	if err := d.charge(elementOverhead); err != nil {
 		return nil, d.wrapAt(t, start, err)
 	}
+	if t.Element() == 0 && (vr == "SQ" || length == undefinedLength) {
+		// Group lengths are dropped (below); one posing as a sequence
+		// would vanish with its items, so a rewrite would differ.
+		return nil, fmt.Errorf("dicom: group length %s at offset %d is a sequence: %w", t, start, ErrMalformed)
+	}
 	if length == undefinedLength {
 		// An undefined length is a sequence: SQ, or UN (whose items are
 		// implicit VR little endian, PS3.5 6.2.2), or anything in an
