@@ -16,10 +16,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/ingest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // DefaultMaxBody is the largest JSON request body accepted by default.
@@ -93,9 +93,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
 	e.Use(withRequestID, s.logRequests, s.recoverPanics)
-	e.NoRoute(func(c *gin.Context) { s.fail(c, trial.Errorf(trial.ENotFound, "no such endpoint")) })
+	e.NoRoute(func(c *gin.Context) { s.fail(c, trialgate.Errorf(trialgate.ENotFound, "no such endpoint")) })
 	e.NoMethod(func(c *gin.Context) {
-		s.fail(c, trial.Errorf(trial.EMethod, "method %s is not allowed here", c.Request.Method))
+		s.fail(c, trialgate.Errorf(trialgate.EMethod, "method %s is not allowed here", c.Request.Method))
 	})
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -156,10 +156,10 @@ func (s *Server) ready(c *gin.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
-		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+		return trialgate.Wrap(err, trialgate.EUnavailable, "the database is unavailable")
 	}
 	if err := s.store.Ping(ctx); err != nil {
-		return trial.Wrap(err, trial.EUnavailable, "the object store is unavailable")
+		return trialgate.Wrap(err, trialgate.EUnavailable, "the object store is unavailable")
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": s.db.Dialect()})
 	return nil

@@ -11,9 +11,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // auditReaders are the roles that may read a trial's audit trail; with a
@@ -79,18 +79,18 @@ func parseAuditQuery(c *gin.Context) (audit.Filter, audit.Format, error) {
 	q := c.Request.URL.Query()
 	for k := range q {
 		if !slices.Contains(auditQueryParams, k) {
-			return audit.Filter{}, "", trial.Errorf(trial.EInvalid, "unknown query parameter %q", k)
+			return audit.Filter{}, "", trialgate.Errorf(trialgate.EInvalid, "unknown query parameter %q", k)
 		}
 	}
 	f := audit.Filter{Object: q.Get("object"), Actor: q.Get("actor"), Action: audit.Action(q.Get("action")),
 		Outcome: audit.Outcome(q.Get("outcome"))}
 	if f.Action != "" && !audit.Known(f.Action) {
-		return f, "", trial.Errorf(trial.EInvalid, "unknown action %q", f.Action)
+		return f, "", trialgate.Errorf(trialgate.EInvalid, "unknown action %q", f.Action)
 	}
 	switch f.Outcome {
 	case "", audit.Success, audit.Denied, audit.Failed:
 	default:
-		return f, "", trial.Errorf(trial.EInvalid, "outcome must be success, denied or failed")
+		return f, "", trialgate.Errorf(trialgate.EInvalid, "outcome must be success, denied or failed")
 	}
 	for _, tp := range []struct {
 		name string
@@ -99,7 +99,7 @@ func parseAuditQuery(c *gin.Context) (audit.Filter, audit.Format, error) {
 		if v := q.Get(tp.name); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				return f, "", trial.Errorf(trial.EInvalid, "%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", tp.name)
+				return f, "", trialgate.Errorf(trialgate.EInvalid, "%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", tp.name)
 			}
 			*tp.dst = t
 		}
@@ -107,7 +107,7 @@ func parseAuditQuery(c *gin.Context) (audit.Filter, audit.Format, error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			return f, "", trial.Errorf(trial.EInvalid, "limit must be a positive whole number")
+			return f, "", trialgate.Errorf(trialgate.EInvalid, "limit must be a positive whole number")
 		}
 		f.Limit = n
 	}
@@ -117,9 +117,9 @@ func parseAuditQuery(c *gin.Context) (audit.Filter, audit.Format, error) {
 		format = audit.JSON
 	case audit.JSON, audit.JSONL, audit.CSV:
 	case "pdf":
-		return f, "", trial.Errorf(trial.EInvalid, "format pdf is not available yet; use json, jsonl or csv")
+		return f, "", trialgate.Errorf(trialgate.EInvalid, "format pdf is not available yet; use json, jsonl or csv")
 	default:
-		return f, "", trial.Errorf(trial.EInvalid, "format must be json, jsonl or csv")
+		return f, "", trialgate.Errorf(trialgate.EInvalid, "format must be json, jsonl or csv")
 	}
 	return f, format, nil
 }
@@ -185,7 +185,7 @@ func (s *Server) auditVerify(c *gin.Context) error {
 	ctx := c.Request.Context()
 	for k := range c.Request.URL.Query() {
 		if k != "trial" {
-			return trial.Errorf(trial.EInvalid, "unknown query parameter %q", k)
+			return trialgate.Errorf(trialgate.EInvalid, "unknown query parameter %q", k)
 		}
 	}
 	trialParam := c.Query("trial")

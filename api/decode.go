@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // decodeJSON reads the request body as exactly one JSON object into v,
@@ -20,7 +20,7 @@ import (
 func (s *Server) decodeJSON(c *gin.Context, v any) error {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return trial.Errorf(trial.EMediaType, "Content-Type must be application/json")
+		return trialgate.Errorf(trialgate.EMediaType, "Content-Type must be application/json")
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody)
 	dec := json.NewDecoder(body)
@@ -32,7 +32,7 @@ func (s *Server) decodeJSON(c *gin.Context, v any) error {
 		if err != nil {
 			return jsonError(err, s.maxBody)
 		}
-		return trial.Errorf(trial.EInvalid, "request body must hold exactly one JSON object")
+		return trialgate.Errorf(trialgate.EInvalid, "request body must hold exactly one JSON object")
 	}
 	return nil
 }
@@ -43,22 +43,22 @@ func jsonError(err error, limit int64) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		return trial.Errorf(trial.ETooLarge, "request body exceeds %d bytes", limit)
+		return trialgate.Errorf(trialgate.ETooLarge, "request body exceeds %d bytes", limit)
 	case errors.Is(err, io.EOF):
-		return trial.Errorf(trial.EInvalid, "request body is empty; expected a JSON object")
+		return trialgate.Errorf(trialgate.EInvalid, "request body is empty; expected a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return trial.Errorf(trial.EInvalid, "request body is truncated JSON")
+		return trialgate.Errorf(trialgate.EInvalid, "request body is truncated JSON")
 	case errors.As(err, &syntax):
-		return trial.Errorf(trial.EInvalid, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
+		return trialgate.Errorf(trialgate.EInvalid, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return trial.Errorf(trial.EInvalid, "request body must be a JSON object, not %s", typ.Value)
+			return trialgate.Errorf(trialgate.EInvalid, "request body must be a JSON object, not %s", typ.Value)
 		}
-		return trial.Errorf(trial.EInvalid, "field %q must be %s, not %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
+		return trialgate.Errorf(trialgate.EInvalid, "field %q must be %s, not %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return trial.Errorf(trial.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return trialgate.Errorf(trialgate.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
-	return trial.Wrap(err, trial.EInvalid, fmt.Sprintf("invalid JSON request body"))
+	return trialgate.Wrap(err, trialgate.EInvalid, fmt.Sprintf("invalid JSON request body"))
 }
 
 func jsonType(kind string) string {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 func testContext(method, target, ctype, body string) *gin.Context {
@@ -34,17 +34,17 @@ func TestDecodeJSON(t *testing.T) {
 	}{
 		{"ok", "application/json", `{"name":"a","count":2}`, "", ""},
 		{"ok with charset", "application/json; charset=utf-8", `{"name":"a"}`, "", ""},
-		{"no content type", "", `{}`, trial.EMediaType, "application/json"},
-		{"form", "application/x-www-form-urlencoded", `name=a`, trial.EMediaType, "application/json"},
-		{"empty", "application/json", ``, trial.EInvalid, "empty"},
-		{"truncated", "application/json", `{"name":`, trial.EInvalid, "truncated"},
-		{"syntax", "application/json", `{"name" "a"}`, trial.EInvalid, "malformed JSON at byte"},
-		{"unknown field", "application/json", `{"nme":"a"}`, trial.EInvalid, `unknown field "nme"`},
-		{"wrong type", "application/json", `{"count":"two"}`, trial.EInvalid, `field "count" must be a number`},
-		{"array", "application/json", `[1]`, trial.EInvalid, "must be a JSON object"},
-		{"trailing", "application/json", `{} {}`, trial.EInvalid, "exactly one JSON object"},
-		{"trailing garbage", "application/json", `{} x`, trial.EInvalid, "malformed JSON"},
-		{"too large", "application/json", `{"name":"` + strings.Repeat("x", 100) + `"}`, trial.ETooLarge, "64 bytes"},
+		{"no content type", "", `{}`, trialgate.EMediaType, "application/json"},
+		{"form", "application/x-www-form-urlencoded", `name=a`, trialgate.EMediaType, "application/json"},
+		{"empty", "application/json", ``, trialgate.EInvalid, "empty"},
+		{"truncated", "application/json", `{"name":`, trialgate.EInvalid, "truncated"},
+		{"syntax", "application/json", `{"name" "a"}`, trialgate.EInvalid, "malformed JSON at byte"},
+		{"unknown field", "application/json", `{"nme":"a"}`, trialgate.EInvalid, `unknown field "nme"`},
+		{"wrong type", "application/json", `{"count":"two"}`, trialgate.EInvalid, `field "count" must be a number`},
+		{"array", "application/json", `[1]`, trialgate.EInvalid, "must be a JSON object"},
+		{"trailing", "application/json", `{} {}`, trialgate.EInvalid, "exactly one JSON object"},
+		{"trailing garbage", "application/json", `{} x`, trialgate.EInvalid, "malformed JSON"},
+		{"too large", "application/json", `{"name":"` + strings.Repeat("x", 100) + `"}`, trialgate.ETooLarge, "64 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,8 +56,8 @@ func TestDecodeJSON(t *testing.T) {
 				}
 				return
 			}
-			if trial.ErrorCode(err) != tc.code || !strings.Contains(trial.ErrorMessage(err), tc.msg) {
-				t.Fatalf("err = %v (%s: %q), want %s containing %q", err, trial.ErrorCode(err), trial.ErrorMessage(err), tc.code, tc.msg)
+			if trialgate.ErrorCode(err) != tc.code || !strings.Contains(trialgate.ErrorMessage(err), tc.msg) {
+				t.Fatalf("err = %v (%s: %q), want %s containing %q", err, trialgate.ErrorCode(err), trialgate.ErrorMessage(err), tc.code, tc.msg)
 			}
 		})
 	}
@@ -86,8 +86,8 @@ func TestParseAuditQuery(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%q: err = %v, want ok=%v", tc.query, err, tc.ok)
 		}
-		if err != nil && trial.ErrorCode(err) != trial.EInvalid {
-			t.Errorf("%q: code %s", tc.query, trial.ErrorCode(err))
+		if err != nil && trialgate.ErrorCode(err) != trialgate.EInvalid {
+			t.Errorf("%q: code %s", tc.query, trialgate.ErrorCode(err))
 		}
 	}
 }
@@ -103,8 +103,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		var v loginRequest
 		err := s.decodeJSON(testContext("POST", "/", "application/json", body), &v)
 		if err != nil {
-			if _, ok := statusOf[trial.ErrorCode(err)]; !ok || trial.ErrorCode(err) == trial.EInternal {
-				t.Fatalf("error %v has code %q", err, trial.ErrorCode(err))
+			if _, ok := statusOf[trialgate.ErrorCode(err)]; !ok || trialgate.ErrorCode(err) == trialgate.EInternal {
+				t.Fatalf("error %v has code %q", err, trialgate.ErrorCode(err))
 			}
 		}
 	})
@@ -119,8 +119,8 @@ func FuzzParseAuditQuery(f *testing.F) {
 		}
 		c := testContext("GET", "/", "", "")
 		c.Request.URL.RawQuery = q
-		if _, _, err := parseAuditQuery(c); err != nil && trial.ErrorCode(err) != trial.EInvalid {
-			t.Fatalf("code %s", trial.ErrorCode(err))
+		if _, _, err := parseAuditQuery(c); err != nil && trialgate.ErrorCode(err) != trialgate.EInvalid {
+			t.Fatalf("code %s", trialgate.ErrorCode(err))
 		}
 	})
 }

@@ -15,9 +15,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // DICOMweb (PS3.18): STOW-RS into a submission or a trial, and the trial's
@@ -57,11 +57,11 @@ func stowBoundary(contentType string) (string, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	switch {
 	case err != nil || mt != "multipart/related":
-		return "", trial.Errorf(trial.EMediaType, "Content-Type must be multipart/related; type=%q (got %q)", mediaDICOM, contentType)
+		return "", trialgate.Errorf(trialgate.EMediaType, "Content-Type must be multipart/related; type=%q (got %q)", mediaDICOM, contentType)
 	case params["boundary"] == "":
-		return "", trial.Errorf(trial.EInvalid, "Content-Type multipart/related has no boundary parameter")
+		return "", trialgate.Errorf(trialgate.EInvalid, "Content-Type multipart/related has no boundary parameter")
 	case params["type"] != "" && !strings.EqualFold(params["type"], mediaDICOM):
-		return "", trial.Errorf(trial.EMediaType, "multipart/related type %q is not supported: send %q parts", params["type"], mediaDICOM)
+		return "", trialgate.Errorf(trialgate.EMediaType, "multipart/related type %q is not supported: send %q parts", params["type"], mediaDICOM)
 	}
 	return params["boundary"], nil
 }
@@ -89,7 +89,7 @@ func (s *Server) stowSubmission(c *gin.Context) error {
 func (s *Server) stowTrial(c *gin.Context) error {
 	id := trialParam(c)
 	if id == "" {
-		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 	}
 	return s.stow(c, ingest.Target{Trial: id})
 }
@@ -103,7 +103,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 		return err
 	}
 	if accept := c.GetHeader("Accept"); !accepts(accept, dicomJSON) {
-		return trial.Errorf(trial.EMediaType, "Accept %q: the STOW-RS response is %s", accept, mediaDICOMJSON)
+		return trialgate.Errorf(trialgate.EMediaType, "Accept %q: the STOW-RS response is %s", accept, mediaDICOMJSON)
 	}
 	ctx := c.Request.Context()
 	up, err := s.ingest.Begin(ctx, principal(c), t)
@@ -131,7 +131,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 		return uploadError(err, len(receipts)+1, len(receipts))
 	}
 	if len(receipts) == 0 {
-		return trial.Errorf(trial.EInvalid, "the multipart/related body has no parts")
+		return trialgate.Errorf(trialgate.EInvalid, "the multipart/related body has no parts")
 	}
 	status, resp := stowResponse(receipts)
 	c.Header("Content-Type", mediaDICOMJSON)
@@ -182,11 +182,11 @@ func uploadError(err error, part, done int) error {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return trial.Wrap(err, trial.ETooLarge, fmt.Sprintf("the upload exceeds %d bytes (part %d; %d parts before it were processed)", tooLarge.Limit, part, done))
-	case trial.ErrorCode(err) != trial.EInternal:
+		return trialgate.Wrap(err, trialgate.ETooLarge, fmt.Sprintf("the upload exceeds %d bytes (part %d; %d parts before it were processed)", tooLarge.Limit, part, done))
+	case trialgate.ErrorCode(err) != trialgate.EInternal:
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "multipart"):
-		return trial.Wrap(err, trial.EInvalid, fmt.Sprintf("malformed multipart/related body at part %d (%d parts before it were processed; retrying is safe)", part, done))
+		return trialgate.Wrap(err, trialgate.EInvalid, fmt.Sprintf("malformed multipart/related body at part %d (%d parts before it were processed; retrying is safe)", part, done))
 	}
 	return err
 }
@@ -264,7 +264,7 @@ func (s *Server) qido(level ingest.Level) func(*gin.Context) error {
 	return func(c *gin.Context) error {
 		id := trialParam(c)
 		if id == "" {
-			return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 		}
 		q, err := ingest.ParseQuery(level, c.Param("study"), c.Param("series"), c.Request.URL.Query())
 		if err != nil {
@@ -286,7 +286,7 @@ func (s *Server) qido(level ingest.Level) func(*gin.Context) error {
 func (s *Server) seriesMetadata(c *gin.Context) error {
 	id := trialParam(c)
 	if id == "" {
-		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 	}
 	out, err := s.ingest.Metadata(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"))
 	if err != nil {
@@ -301,10 +301,10 @@ func (s *Server) seriesMetadata(c *gin.Context) error {
 func (s *Server) retrieveInstance(c *gin.Context) error {
 	id := trialParam(c)
 	if id == "" {
-		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 	}
 	if accept := c.GetHeader("Accept"); !accepts(accept, dicomMultipart) {
-		return trial.Errorf(trial.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
+		return trialgate.Errorf(trialgate.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
 	}
 	rc, size, err := s.ingest.Retrieve(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"), c.Param("instance"))
 	if err != nil {

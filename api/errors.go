@@ -6,22 +6,22 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // statusOf is the one table that turns domain error codes into HTTP statuses.
 var statusOf = map[string]int{
-	trial.EInvalid:      http.StatusBadRequest,
-	trial.EUnauthorized: http.StatusUnauthorized,
-	trial.EForbidden:    http.StatusForbidden,
-	trial.ENotFound:     http.StatusNotFound,
-	trial.EConflict:     http.StatusConflict,
-	trial.ETooLarge:     http.StatusRequestEntityTooLarge,
-	trial.EMediaType:    http.StatusUnsupportedMediaType,
-	trial.EMethod:       http.StatusMethodNotAllowed,
-	trial.ELocked:       http.StatusLocked,
-	trial.EUnavailable:  http.StatusServiceUnavailable,
-	trial.EInternal:     http.StatusInternalServerError,
+	trialgate.EInvalid:      http.StatusBadRequest,
+	trialgate.EUnauthorized: http.StatusUnauthorized,
+	trialgate.EForbidden:    http.StatusForbidden,
+	trialgate.ENotFound:     http.StatusNotFound,
+	trialgate.EConflict:     http.StatusConflict,
+	trialgate.ETooLarge:     http.StatusRequestEntityTooLarge,
+	trialgate.EMediaType:    http.StatusUnsupportedMediaType,
+	trialgate.EMethod:       http.StatusMethodNotAllowed,
+	trialgate.ELocked:       http.StatusLocked,
+	trialgate.EUnavailable:  http.StatusServiceUnavailable,
+	trialgate.EInternal:     http.StatusInternalServerError,
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503.
@@ -38,17 +38,17 @@ type errorBody struct {
 // fail writes err as the JSON error response. Internal errors are logged in
 // full and shown as a generic message: their text may carry SQL or PHI.
 func (s *Server) fail(c *gin.Context, err error) {
-	code := trial.ErrorCode(err)
+	code := trialgate.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
-		code, status = trial.EInternal, http.StatusInternalServerError
+		code, status = trialgate.EInternal, http.StatusInternalServerError
 	}
 	log := s.log.With("request_id", requestID(c))
 	if status >= 500 {
 		// The cause goes to the log only; it never reaches the client.
 		log.Error("request failed", "route", route(c), "code", code, "err", err)
 	} else {
-		log.Info("request refused", "route", route(c), "code", code, "message", trial.ErrorMessage(err))
+		log.Info("request refused", "route", route(c), "code", code, "message", trialgate.ErrorMessage(err))
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", retryAfter)
@@ -61,7 +61,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	var body errorBody
 	body.Error.Code = code
-	body.Error.Message = trial.ErrorMessage(err)
+	body.Error.Message = trialgate.ErrorMessage(err)
 	c.AbortWithStatusJSON(status, body)
 }
 

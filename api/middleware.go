@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 const requestIDKey = "trialgate.request_id"
@@ -53,7 +53,7 @@ func (s *Server) recoverPanics(c *gin.Context) {
 			}
 			s.log.Error("panic", append(logAttrs(c), "request_id", requestID(c), "panic", r)...)
 			if !c.Writer.Written() {
-				s.fail(c, trial.Errorf(trial.EInternal, "internal error"))
+				s.fail(c, trialgate.Errorf(trialgate.EInternal, "internal error"))
 			}
 		}
 	}()
@@ -64,7 +64,7 @@ func (s *Server) recoverPanics(c *gin.Context) {
 // decodeJSON enforces the same limit on the bytes actually read.
 func (s *Server) limitBodies(c *gin.Context) {
 	if c.Request.ContentLength > s.maxBody {
-		s.fail(c, trial.Errorf(trial.ETooLarge, "request body exceeds %d bytes", s.maxBody))
+		s.fail(c, trialgate.Errorf(trialgate.ETooLarge, "request body exceeds %d bytes", s.maxBody))
 		return
 	}
 	c.Next()

@@ -7,9 +7,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 const principalKey = "trialgate.principal"
@@ -31,12 +31,12 @@ func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
-		s.deny(c, anonymous(c), trial.Errorf(trial.EUnauthorized, "missing bearer token"), "")
+		s.deny(c, anonymous(c), trialgate.Errorf(trialgate.EUnauthorized, "missing bearer token"), "")
 		return
 	}
 	p, err := s.auth.Authenticate(c.Request.Context(), token, client(c))
 	if err != nil {
-		if trial.ErrorCode(err) == trial.EUnauthorized {
+		if trialgate.ErrorCode(err) == trialgate.EUnauthorized {
 			s.deny(c, anonymous(c), err, "")
 			return
 		}
@@ -61,7 +61,7 @@ func (s *Server) deny(c *gin.Context, who audit.Actor, err error, trialID string
 		Outcome: audit.Denied,
 		Object:  audit.Object{Type: "endpoint", ID: c.Request.Method + " " + route(c)},
 		Trial:   trialID,
-		Reason:  trial.ErrorMessage(err),
+		Reason:  trialgate.ErrorMessage(err),
 	}
 	if rerr := s.db.Record(c.Request.Context(), who, ev); rerr != nil {
 		// Fail closed: without its audit entry the refusal is an error.
@@ -73,7 +73,7 @@ func (s *Server) deny(c *gin.Context, who audit.Actor, err error, trialID string
 
 // forbid refuses an authenticated caller (403), audited.
 func (s *Server) forbid(c *gin.Context, p *auth.Principal, trialID, format string, args ...any) error {
-	s.deny(c, p.Actor(""), trial.Errorf(trial.EForbidden, format, args...), trialID)
+	s.deny(c, p.Actor(""), trialgate.Errorf(trialgate.EForbidden, format, args...), trialID)
 	return nil
 }
 
@@ -88,7 +88,7 @@ func (s *Server) login(c *gin.Context) error {
 		return err
 	}
 	if req.Username == "" || req.Password == "" {
-		return trial.Errorf(trial.EInvalid, "username and password are required")
+		return trialgate.Errorf(trialgate.EInvalid, "username and password are required")
 	}
 	sess, err := s.auth.Login(c.Request.Context(), req.Username, req.Password, client(c))
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/ingest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Submissions: a site opens one per subject's visit, uploads into it by
@@ -59,7 +59,7 @@ func submissionOf(v ingest.View) submissionJSON {
 func (s *Server) createSubmission(c *gin.Context) error {
 	id := trialParam(c)
 	if id == "" {
-		return trial.Errorf(trial.ENotFound, "no trial %q", c.Param("trial"))
+		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 	}
 	var req submissionRequest
 	if err := s.decodeJSON(c, &req); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/trial"
 	"github.com/trialgate/trialgate/trial/registry"
@@ -62,7 +63,7 @@ func versionOf(v registry.Version, withDefinition bool) versionJSON {
 		out.Approval = &signatureJSON{Signer: a.Signature.Signer, Name: a.Signature.Name, Time: a.Signature.Time,
 			Meaning: a.Signature.Meaning, RecordSHA256: a.Signature.RecordSHA256, SignatureValid: a.Valid == nil}
 		if a.Valid != nil {
-			out.Approval.Problem = trial.ErrorMessage(a.Valid)
+			out.Approval.Problem = trialgate.ErrorMessage(a.Valid)
 		}
 	}
 	return out
@@ -143,14 +144,14 @@ func (s *Server) changeTrial(c *gin.Context) error {
 		return err
 	}
 	if len(req.Definition) == 0 {
-		return trial.Errorf(trial.EInvalid, "definition: required")
+		return trialgate.Errorf(trialgate.EInvalid, "definition: required")
 	}
 	def, err := trial.ParseDefinition(req.Definition)
 	if err != nil {
 		return err
 	}
 	if def.ID != trialID {
-		return trial.Errorf(trial.EInvalid, "definition.id: %q does not match the trial %q of the path", def.ID, trialID)
+		return trialgate.Errorf(trialgate.EInvalid, "definition.id: %q does not match the trial %q of the path", def.ID, trialID)
 	}
 	v, err := s.registry().Change(c.Request.Context(), p.Actor(auth.DataManager), def, req.Reason)
 	if err != nil {
@@ -197,7 +198,7 @@ func (s *Server) getTrial(c *gin.Context) error {
 func versionParam(c *gin.Context) (int, error) {
 	n, err := strconv.Atoi(c.Param("n"))
 	if err != nil || n < 1 {
-		return 0, trial.Errorf(trial.EInvalid, "version must be a positive integer")
+		return 0, trialgate.Errorf(trialgate.EInvalid, "version must be a positive integer")
 	}
 	return n, nil
 }
@@ -243,11 +244,11 @@ func (s *Server) approveVersion(c *gin.Context) error {
 		return err
 	}
 	if req.Password == "" {
-		return trial.Errorf(trial.EInvalid, "password: required to sign")
+		return trialgate.Errorf(trialgate.EInvalid, "password: required to sign")
 	}
 	v, err := s.registry().Approve(c.Request.Context(), p, trialID, n, req.Password, req.Meaning)
-	var te *trial.Error
-	if errors.As(err, &te) && te.Code == trial.EForbidden {
+	var te *trialgate.Error
+	if errors.As(err, &te) && te.Code == trialgate.EForbidden {
 		// Self-approval: refused and audited like any other 403.
 		return s.forbid(c, p, trialID, "%s", te.Message)
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // The account endpoints are for administrators only. Accounts are never
@@ -62,7 +62,7 @@ func grantsOf(in []grantJSON) ([]auth.Grant, error) {
 		}
 		for _, h := range out {
 			if h == g {
-				return nil, trial.Errorf(trial.EInvalid, "grant %s is listed twice", g)
+				return nil, trialgate.Errorf(trialgate.EInvalid, "grant %s is listed twice", g)
 			}
 		}
 		out = append(out, g)
@@ -85,7 +85,7 @@ func (s *Server) asAdmin(c *gin.Context) *auth.Principal {
 // refuseOr passes err on, except that a refusal by auth (an administrator
 // changing their own account) is recorded in the audit trail as every 403 is.
 func (s *Server) refuseOr(c *gin.Context, p *auth.Principal, err error) error {
-	if trial.ErrorCode(err) == trial.EForbidden {
+	if trialgate.ErrorCode(err) == trialgate.EForbidden {
 		s.deny(c, p.Actor(auth.Admin), err, "")
 		return nil
 	}
@@ -150,7 +150,7 @@ func (s *Server) patchUser(c *gin.Context) error {
 		return err
 	}
 	if req.Grants == nil && req.Active == nil {
-		return trial.Errorf(trial.EInvalid, "nothing to change: set grants, active or both")
+		return trialgate.Errorf(trialgate.EInvalid, "nothing to change: set grants, active or both")
 	}
 	var want []auth.Grant
 	if req.Grants != nil {

@@ -35,7 +35,7 @@
 // signing, lock the account for Config.LockoutDuration. While locked, even
 // the right password is refused and attempts do not extend the lock. After
 // the lock runs out the account starts a fresh count; the right password
-// resets the count. Login gives one public answer, trial.EUnauthorized
+// resets the count. Login gives one public answer, trialgate.EUnauthorized
 // "invalid username or password", whether the username is unknown, the
 // password wrong, or the account inactive or locked, and verifies a
 // password hash in every case so the timing does not tell them apart; the

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/dbtest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // cheap argon2 parameters keep tests fast; production uses the defaults.
@@ -170,16 +170,16 @@ func (e *env) system(t *testing.T, action audit.Action) []record {
 // contains msg.
 func wantErr(t *testing.T, err error, code, msg string) {
 	t.Helper()
-	if got := trial.ErrorCode(err); got != code {
+	if got := trialgate.ErrorCode(err); got != code {
 		t.Fatalf("error %v: code %q, want %q", err, got, code)
 	}
-	if msg != "" && !strings.Contains(trial.ErrorMessage(err), msg) {
-		t.Fatalf("error message %q, want it to contain %q", trial.ErrorMessage(err), msg)
+	if msg != "" && !strings.Contains(trialgate.ErrorMessage(err), msg) {
+		t.Fatalf("error message %q, want it to contain %q", trialgate.ErrorMessage(err), msg)
 	}
 }
 
 // isCode reports whether err has the given code.
 func isCode(err error, code string) bool {
-	var te *trial.Error
+	var te *trialgate.Error
 	return errors.As(err, &te) && te.Code == code
 }

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Signature meanings (21 CFR 11.50(a)(3)): what a signer attests.
@@ -58,18 +58,18 @@ func recordHash(record []byte) string {
 // A successful signature is not recorded here: the caller records the
 // returned audit.Signature on the audit entry of the signed change, in the
 // same transaction, so a signature never exists without its change. Errors:
-// trial.EInvalid for an unknown meaning or an empty record,
-// trial.EUnauthorized when the signature is refused.
+// trialgate.EInvalid for an unknown meaning or an empty record,
+// trialgate.EUnauthorized when the signature is refused.
 func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning string, record []byte) (audit.Signature, error) {
 	if !ValidMeaning(meaning) {
-		return audit.Signature{}, trial.Errorf(trial.EInvalid, "unknown signature meaning %q: want one of %s",
+		return audit.Signature{}, trialgate.Errorf(trialgate.EInvalid, "unknown signature meaning %q: want one of %s",
 			meaning, strings.Join(Meanings(), ", "))
 	}
 	if len(record) == 0 {
-		return audit.Signature{}, trial.Errorf(trial.EInvalid, "nothing to sign: the record is empty")
+		return audit.Signature{}, trialgate.Errorf(trialgate.EInvalid, "nothing to sign: the record is empty")
 	}
 	if p == nil || p.User.ID == "" {
-		return audit.Signature{}, trial.Errorf(trial.EUnauthorized, "not logged in")
+		return audit.Signature{}, trialgate.Errorf(trialgate.EUnauthorized, "not logged in")
 	}
 	sum := recordHash(record)
 	cr, found, err := s.loadCredentials(ctx, credentialsByID, p.User.ID)
@@ -93,7 +93,7 @@ func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning stri
 		if err := recordRefusal(outcome, reason); err != nil {
 			return err
 		}
-		return trial.Errorf(trial.EUnauthorized, "signature refused: %s", message)
+		return trialgate.Errorf(trialgate.EUnauthorized, "signature refused: %s", message)
 	}
 	switch {
 	case errors.Is(verr, errMalformedHash):
@@ -117,10 +117,10 @@ func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning stri
 			return audit.Signature{}, fmt.Errorf("auth: sign: %w", err)
 		}
 		if locked {
-			return audit.Signature{}, trial.Errorf(trial.EUnauthorized,
+			return audit.Signature{}, trialgate.Errorf(trialgate.EUnauthorized,
 				"signature refused: wrong password; the account is now locked after repeated wrong passwords")
 		}
-		return audit.Signature{}, trial.Errorf(trial.EUnauthorized, "signature refused: wrong password")
+		return audit.Signature{}, trialgate.Errorf(trialgate.EUnauthorized, "signature refused: wrong password")
 	}
 	if cr.failures > 0 {
 		// The right password ends a run of failures, as a login does;
@@ -156,26 +156,26 @@ func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning stri
 // VerifySignature reports whether sig is a well-formed signature of record
 // (the record's canonical bytes, as given to Sign). A record that changed
 // after signing gives an error wrapping ErrSignatureMismatch (code
-// trial.EConflict); a malformed signature gives trial.EInvalid. It checks
+// trialgate.EConflict); a malformed signature gives trialgate.EInvalid. It checks
 // the binding of signature to record, not who may sign: the signature's
 // own audit entry, in the verified chain, attests to that.
 func VerifySignature(sig audit.Signature, record []byte) error {
 	switch {
 	case sig.Signer == "" || sig.Name == "":
-		return trial.Errorf(trial.EInvalid, "malformed signature: no signer")
+		return trialgate.Errorf(trialgate.EInvalid, "malformed signature: no signer")
 	case !ValidMeaning(sig.Meaning):
-		return trial.Errorf(trial.EInvalid, "malformed signature: unknown meaning %q", sig.Meaning)
+		return trialgate.Errorf(trialgate.EInvalid, "malformed signature: unknown meaning %q", sig.Meaning)
 	case len(sig.RecordSHA256) != 2*sha256.Size || strings.ToLower(sig.RecordSHA256) != sig.RecordSHA256:
-		return trial.Errorf(trial.EInvalid, "malformed signature: record_sha256 must be %d lower-case hex digits", 2*sha256.Size)
+		return trialgate.Errorf(trialgate.EInvalid, "malformed signature: record_sha256 must be %d lower-case hex digits", 2*sha256.Size)
 	}
 	if _, err := hex.DecodeString(sig.RecordSHA256); err != nil {
-		return trial.Errorf(trial.EInvalid, "malformed signature: record_sha256 is not hex")
+		return trialgate.Errorf(trialgate.EInvalid, "malformed signature: record_sha256 is not hex")
 	}
 	if _, err := time.Parse(audit.TimeFormat, sig.Time); err != nil {
-		return trial.Errorf(trial.EInvalid, "malformed signature: time %q is not in the audit time format", sig.Time)
+		return trialgate.Errorf(trialgate.EInvalid, "malformed signature: time %q is not in the audit time format", sig.Time)
 	}
 	if subtle.ConstantTimeCompare([]byte(recordHash(record)), []byte(sig.RecordSHA256)) != 1 {
-		return trial.Wrap(ErrSignatureMismatch, trial.EConflict,
+		return trialgate.Wrap(ErrSignatureMismatch, trialgate.EConflict,
 			"the record does not match its signature: it changed after it was signed")
 	}
 	return nil

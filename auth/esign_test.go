@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 func TestSignAndVerify(t *testing.T) {
@@ -36,7 +36,7 @@ func TestSignAndVerify(t *testing.T) {
 		}
 		changed := []byte(strings.Replace(string(rec), "PR", "CR", 1))
 		err = auth.VerifySignature(sig, changed)
-		if !errors.Is(err, auth.ErrSignatureMismatch) || trial.ErrorCode(err) != trial.EConflict {
+		if !errors.Is(err, auth.ErrSignatureMismatch) || trialgate.ErrorCode(err) != trialgate.EConflict {
 			t.Fatalf("verify changed record: %v", err)
 		}
 
@@ -52,20 +52,20 @@ func TestSignAndVerify(t *testing.T) {
 		} {
 			s := sig
 			mod(&s)
-			if err := auth.VerifySignature(s, rec); trial.ErrorCode(err) != trial.EInvalid {
+			if err := auth.VerifySignature(s, rec); trialgate.ErrorCode(err) != trialgate.EInvalid {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
 
 		_, err = e.svc.Sign(ctx, p, password, "agree", rec)
-		wantErr(t, err, trial.EInvalid, "unknown signature meaning")
+		wantErr(t, err, trialgate.EInvalid, "unknown signature meaning")
 		_, err = e.svc.Sign(ctx, p, password, auth.MeaningReview, nil)
-		wantErr(t, err, trial.EInvalid, "the record is empty")
+		wantErr(t, err, trialgate.EInvalid, "the record is empty")
 
 		// A wrong password is refused and recorded, with the principal's
 		// session and address.
 		_, err = e.svc.Sign(ctx, p, "not my password", auth.MeaningApproval, rec)
-		wantErr(t, err, trial.EUnauthorized, "signature refused: wrong password")
+		wantErr(t, err, trialgate.EUnauthorized, "signature refused: wrong password")
 		failed := e.system(t, audit.ActionSignFailed)
 		if len(failed) != 1 || failed[0].Outcome != audit.Failed || failed[0].Actor.ID != carol.ID ||
 			failed[0].Actor.Session != p.SessionID || failed[0].Actor.IP != "192.0.2.60" ||
@@ -150,21 +150,21 @@ func TestFailedSigningCountsTowardLockout(t *testing.T) {
 		rec := []byte("record")
 		for range 3 {
 			_, err := e.svc.Login(ctx, "erin", "bad guess at login", auth.Client{})
-			wantErr(t, err, trial.EUnauthorized, "")
+			wantErr(t, err, trialgate.EUnauthorized, "")
 		}
 		_, err := e.svc.Sign(ctx, p, "bad guess at signing", auth.MeaningReview, rec)
-		wantErr(t, err, trial.EUnauthorized, "signature refused: wrong password")
+		wantErr(t, err, trialgate.EUnauthorized, "signature refused: wrong password")
 		_, err = e.svc.Sign(ctx, p, "bad guess at signing", auth.MeaningReview, rec)
-		wantErr(t, err, trial.EUnauthorized, "the account is now locked")
+		wantErr(t, err, trialgate.EUnauthorized, "the account is now locked")
 
 		locks := e.system(t, audit.ActionLockedOut)
 		if len(locks) != 1 || locks[0].Actor.ID != p.User.ID {
 			t.Fatalf("locked_out entries %+v", locks)
 		}
 		_, err = e.svc.Login(ctx, "erin", password, auth.Client{})
-		wantErr(t, err, trial.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 		_, err = e.svc.Sign(ctx, p, password, auth.MeaningReview, rec)
-		wantErr(t, err, trial.EUnauthorized, "the account is locked")
+		wantErr(t, err, trialgate.EUnauthorized, "the account is locked")
 		denied := e.system(t, audit.ActionSignFailed)
 		if len(denied) != 3 || denied[2].Outcome != audit.Denied || denied[2].Reason != "account locked" {
 			t.Fatalf("esign.failed entries %+v", denied)
@@ -180,6 +180,6 @@ func TestFailedSigningCountsTowardLockout(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.svc.Sign(ctx, p, password, auth.MeaningReview, rec)
-		wantErr(t, err, trial.EUnauthorized, "the account is inactive")
+		wantErr(t, err, trialgate.EUnauthorized, "the account is inactive")
 	})
 }

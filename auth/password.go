@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // Argon2Params are the cost parameters of argon2id password hashes.
@@ -114,19 +114,19 @@ const (
 // ValidatePassword checks password against the policy for the account
 // username: at least MinPasswordLength characters, at most MaxPasswordBytes
 // bytes, and not containing the username (ignoring case). It returns a
-// trial.EInvalid error that says which rule failed.
+// trialgate.EInvalid error that says which rule failed.
 func ValidatePassword(username, password string) error {
 	switch {
 	case !utf8.ValidString(password):
-		return trial.Errorf(trial.EInvalid, "password must be valid UTF-8 text")
+		return trialgate.Errorf(trialgate.EInvalid, "password must be valid UTF-8 text")
 	case utf8.RuneCountInString(password) < MinPasswordLength:
-		return trial.Errorf(trial.EInvalid, "password must be at least %d characters long", MinPasswordLength)
+		return trialgate.Errorf(trialgate.EInvalid, "password must be at least %d characters long", MinPasswordLength)
 	case len(password) > MaxPasswordBytes:
-		return trial.Errorf(trial.EInvalid, "password must be at most %d bytes long", MaxPasswordBytes)
+		return trialgate.Errorf(trialgate.EInvalid, "password must be at most %d bytes long", MaxPasswordBytes)
 	case username != "" && strings.EqualFold(password, username):
-		return trial.Errorf(trial.EInvalid, "password must not be the username")
+		return trialgate.Errorf(trialgate.EInvalid, "password must not be the username")
 	case username != "" && strings.Contains(strings.ToLower(password), strings.ToLower(username)):
-		return trial.Errorf(trial.EInvalid, "password must not contain the username")
+		return trialgate.Errorf(trialgate.EInvalid, "password must not contain the username")
 	}
 	return nil
 }
@@ -138,18 +138,18 @@ const (
 )
 
 // ValidateUsername checks that name is 3 to 64 characters of a-z, 0-9,
-// '.', '_' and '-'. It returns a trial.EInvalid error that says which rule
+// '.', '_' and '-'. It returns a trialgate.EInvalid error that says which rule
 // failed.
 func ValidateUsername(name string) error {
 	if n := len(name); n < MinUsernameLength || n > MaxUsernameLength {
-		return trial.Errorf(trial.EInvalid, "username must be %d to %d characters long", MinUsernameLength, MaxUsernameLength)
+		return trialgate.Errorf(trialgate.EInvalid, "username must be %d to %d characters long", MinUsernameLength, MaxUsernameLength)
 	}
 	if strings.ToLower(name) != name {
-		return trial.Errorf(trial.EInvalid, "username must be lower-case")
+		return trialgate.Errorf(trialgate.EInvalid, "username must be lower-case")
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return trial.Errorf(trial.EInvalid, "username may contain only a-z, 0-9, '.', '_' and '-'")
+			return trialgate.Errorf(trialgate.EInvalid, "username may contain only a-z, 0-9, '.', '_' and '-'")
 		}
 	}
 	return nil
@@ -162,15 +162,15 @@ const MaxFullNameLength = 200 // characters
 func validateFullName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return trial.Errorf(trial.EInvalid, "full name is required")
+		return trialgate.Errorf(trialgate.EInvalid, "full name is required")
 	case name != strings.TrimSpace(name):
-		return trial.Errorf(trial.EInvalid, "full name must not start or end with white space")
+		return trialgate.Errorf(trialgate.EInvalid, "full name must not start or end with white space")
 	case !utf8.ValidString(name):
-		return trial.Errorf(trial.EInvalid, "full name must be valid UTF-8 text")
+		return trialgate.Errorf(trialgate.EInvalid, "full name must be valid UTF-8 text")
 	case utf8.RuneCountInString(name) > MaxFullNameLength:
-		return trial.Errorf(trial.EInvalid, "full name must be at most %d characters long", MaxFullNameLength)
+		return trialgate.Errorf(trialgate.EInvalid, "full name must be at most %d characters long", MaxFullNameLength)
 	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return trial.Errorf(trial.EInvalid, "full name must not contain control characters")
+		return trialgate.Errorf(trialgate.EInvalid, "full name must not contain control characters")
 	}
 	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Role is what a grant lets a person do (DESIGN.md section 1).
@@ -83,40 +83,40 @@ func (g Grant) String() string {
 // Validate checks that the grant's scope fits its role: site_uploader
 // needs a trial and a site; qc_reviewer, reader, adjudicator and
 // data_manager need a trial; qa_reviewer and inspector need a trial or
-// AllTrials; admin takes neither. It returns a trial.EInvalid error that
+// AllTrials; admin takes neither. It returns a trialgate.EInvalid error that
 // says what is wrong.
 func (g Grant) Validate() error {
 	sc := g.Role.scope()
 	if sc == scopeNone {
-		return trial.Errorf(trial.EInvalid, "unknown role %q", g.Role)
+		return trialgate.Errorf(trialgate.EInvalid, "unknown role %q", g.Role)
 	}
 	if sc == scopeSystem {
 		if g.Trial != "" || g.Site != "" {
-			return trial.Errorf(trial.EInvalid, "role %s is system-wide: it takes no trial or site", g.Role)
+			return trialgate.Errorf(trialgate.EInvalid, "role %s is system-wide: it takes no trial or site", g.Role)
 		}
 		return nil
 	}
 	if g.Trial == "" {
 		if sc == scopeAnyTrial {
-			return trial.Errorf(trial.EInvalid, "role %s needs a trial, or %q for all trials", g.Role, AllTrials)
+			return trialgate.Errorf(trialgate.EInvalid, "role %s needs a trial, or %q for all trials", g.Role, AllTrials)
 		}
-		return trial.Errorf(trial.EInvalid, "role %s needs a trial", g.Role)
+		return trialgate.Errorf(trialgate.EInvalid, "role %s needs a trial", g.Role)
 	}
 	if g.Trial == AllTrials {
 		if sc != scopeAnyTrial {
-			return trial.Errorf(trial.EInvalid, "role %s is granted per trial, not for all trials", g.Role)
+			return trialgate.Errorf(trialgate.EInvalid, "role %s is granted per trial, not for all trials", g.Role)
 		}
 	} else if err := validateScopeID("trial", g.Trial); err != nil {
 		return err
 	}
 	if sc == scopeTrialSite {
 		if g.Site == "" {
-			return trial.Errorf(trial.EInvalid, "role %s needs a trial and a site", g.Role)
+			return trialgate.Errorf(trialgate.EInvalid, "role %s needs a trial and a site", g.Role)
 		}
 		return validateScopeID("site", g.Site)
 	}
 	if g.Site != "" {
-		return trial.Errorf(trial.EInvalid, "role %s is granted per trial: it takes no site", g.Role)
+		return trialgate.Errorf(trialgate.EInvalid, "role %s is granted per trial: it takes no site", g.Role)
 	}
 	return nil
 }
@@ -127,11 +127,11 @@ func (g Grant) Validate() error {
 // line).
 func validateScopeID(what, id string) error {
 	if len(id) > 64 {
-		return trial.Errorf(trial.EInvalid, "%s id must be at most 64 characters long", what)
+		return trialgate.Errorf(trialgate.EInvalid, "%s id must be at most 64 characters long", what)
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return trial.Errorf(trial.EInvalid, "%s id %q may contain only letters, digits, '.', '_' and '-'", what, id)
+			return trialgate.Errorf(trialgate.EInvalid, "%s id %q may contain only letters, digits, '.', '_' and '-'", what, id)
 		}
 	}
 	return nil

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 func TestGrantValidate(t *testing.T) {
@@ -49,7 +49,7 @@ func TestGrantValidate(t *testing.T) {
 			}
 			continue
 		}
-		if trial.ErrorCode(err) != trial.EInvalid || !strings.Contains(trial.ErrorMessage(err), tc.msg) {
+		if trialgate.ErrorCode(err) != trialgate.EInvalid || !strings.Contains(trialgate.ErrorMessage(err), tc.msg) {
 			t.Errorf("%s: got %v, want invalid %q", tc.g, err, tc.msg)
 		}
 	}
@@ -136,7 +136,7 @@ func TestValidatePassword(t *testing.T) {
 			}
 			continue
 		}
-		if trial.ErrorCode(err) != trial.EInvalid || !strings.Contains(trial.ErrorMessage(err), tc.msg) {
+		if trialgate.ErrorCode(err) != trialgate.EInvalid || !strings.Contains(trialgate.ErrorMessage(err), tc.msg) {
 			t.Errorf("%q/%q: got %v, want %q", tc.username, tc.password, err, tc.msg)
 		}
 	}

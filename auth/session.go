@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Anonymous is the actor ID of login attempts, which act for nobody yet.
@@ -176,7 +176,7 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 
 // loginRefused is the one public answer to every failed login.
 func loginRefused() error {
-	return trial.Errorf(trial.EUnauthorized, "invalid username or password")
+	return trialgate.Errorf(trialgate.EUnauthorized, "invalid username or password")
 }
 
 // errStale means the account or session changed between the read that
@@ -196,7 +196,7 @@ func attemptedUsername(name string) map[string]any {
 // Login checks a username and password and starts a session. Every attempt
 // is recorded on the system chain (auth.login, with the client's address),
 // and consecutive wrong passwords lock the account (see the package
-// documentation). Any refusal returns trial.EUnauthorized "invalid username
+// documentation). Any refusal returns trialgate.EUnauthorized "invalid username
 // or password", whatever the reason; the audit entry records the reason.
 func (s *Service) Login(ctx context.Context, username, password string, c Client) (Session, error) {
 	name := normalizeUsername(username)
@@ -338,10 +338,12 @@ func (s *Service) countFailure(ctx context.Context, actor audit.Actor, id string
 }
 
 // invalidSession is the answer to a token that names no live session.
-func invalidSession() error { return trial.Errorf(trial.EUnauthorized, "invalid or expired session") }
+func invalidSession() error {
+	return trialgate.Errorf(trialgate.EUnauthorized, "invalid or expired session")
+}
 
 // Authenticate resolves a bearer token to the principal it belongs to,
-// seen from client. It refuses (trial.EUnauthorized) a token that is
+// seen from client. It refuses (trialgate.EUnauthorized) a token that is
 // malformed, unknown, logged out, past its absolute expiry or idle timeout,
 // or whose account is inactive. The first request on an expired session
 // ends it and records auth.token_expired; later ones are simply refused.
@@ -428,14 +430,14 @@ func (s *Service) expire(ctx context.Context, p *Principal, now time.Time, why, 
 	if err != nil && !errors.Is(err, errStale) {
 		return fmt.Errorf("auth: authenticate: %w", err)
 	}
-	return trial.Errorf(trial.EUnauthorized, "session expired")
+	return trialgate.Errorf(trialgate.EUnauthorized, "session expired")
 }
 
 // Logout ends the principal's session and records auth.logout. A session
-// that has already ended gives trial.EUnauthorized.
+// that has already ended gives trialgate.EUnauthorized.
 func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p == nil || p.SessionID == "" {
-		return trial.Errorf(trial.EUnauthorized, "not logged in")
+		return trialgate.Errorf(trialgate.EUnauthorized, "not logged in")
 	}
 	now := s.now()
 	err := s.db.Write(ctx, p.Actor(""), func(tx *db.Tx) error {
@@ -450,7 +452,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	})
 	switch {
 	case errors.Is(err, errStale):
-		return trial.Errorf(trial.EUnauthorized, "the session has already ended")
+		return trialgate.Errorf(trialgate.EUnauthorized, "the session has already ended")
 	case err != nil:
 		return fmt.Errorf("auth: logout: %w", err)
 	}

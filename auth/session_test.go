@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // fields decodes an entry's before or after.
@@ -75,8 +75,8 @@ func TestLogin(t *testing.T) {
 		}
 		for _, tc := range refusals {
 			_, err := e.svc.Login(ctx, tc.username, tc.password, c)
-			wantErr(t, err, trial.EUnauthorized, "")
-			if msg := trial.ErrorMessage(err); msg != "invalid username or password" {
+			wantErr(t, err, trialgate.EUnauthorized, "")
+			if msg := trialgate.ErrorMessage(err); msg != "invalid username or password" {
 				t.Errorf("%s: public message %q", tc.name, msg)
 			}
 		}
@@ -127,12 +127,12 @@ func TestLockout(t *testing.T) {
 
 		for i := range 5 {
 			_, err := e.svc.Login(ctx, "alice", fmt.Sprintf("wrong password %d", i), c)
-			wantErr(t, err, trial.EUnauthorized, "invalid username or password")
+			wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 			e.clock.Advance(time.Second)
 		}
 		// The sixth attempt, with the right password, is refused.
 		_, err := e.svc.Login(ctx, "alice", password, c)
-		wantErr(t, err, trial.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 
 		logins := e.system(t, audit.ActionLogin)
 		if len(logins) != 6 {
@@ -169,7 +169,7 @@ func TestLockout(t *testing.T) {
 		// Still locked a second before the end; attempts do not extend it.
 		e.clock.Advance(until.Sub(e.clock.Now()) - time.Second)
 		_, err = e.svc.Login(ctx, "alice", password, c)
-		wantErr(t, err, trial.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 		e.clock.Advance(time.Second)
 		if _, err := e.svc.Login(ctx, "alice", password, c); err != nil {
 			t.Fatalf("login after the lockout period: %v", err)
@@ -178,7 +178,7 @@ func TestLockout(t *testing.T) {
 		// The right password reset the count: four more failures do not lock.
 		for range 4 {
 			_, err := e.svc.Login(ctx, "alice", "wrong again", c)
-			wantErr(t, err, trial.EUnauthorized, "")
+			wantErr(t, err, trialgate.EUnauthorized, "")
 		}
 		if _, err := e.svc.Login(ctx, "alice", password, c); err != nil {
 			t.Fatalf("login after 4 failures: %v", err)
@@ -200,7 +200,7 @@ func TestLockoutFreshCountAfterExpiry(t *testing.T) {
 		e.clock.Advance(15 * time.Minute)
 		for range 4 {
 			_, err := e.svc.Login(ctx, "alice", "wrong password!", auth.Client{})
-			wantErr(t, err, trial.EUnauthorized, "")
+			wantErr(t, err, trialgate.EUnauthorized, "")
 		}
 		if _, err := e.svc.Login(ctx, "alice", password, auth.Client{}); err != nil {
 			t.Fatalf("4 failures after an expired lock locked again: %v", err)
@@ -218,7 +218,7 @@ func TestLockoutConcurrent(t *testing.T) {
 		for i := range 12 {
 			wg.Go(func() {
 				_, err := e.svc.Login(ctx, "alice", fmt.Sprintf("guess %d", i), auth.Client{IP: "203.0.113.9"})
-				if !isCode(err, trial.EUnauthorized) {
+				if !isCode(err, trialgate.EUnauthorized) {
 					t.Errorf("guess %d: %v", i, err)
 				}
 			})
@@ -254,11 +254,11 @@ func TestSessionExpiry(t *testing.T) {
 				}
 				continue
 			}
-			wantErr(t, err, trial.EUnauthorized, "session expired")
+			wantErr(t, err, trialgate.EUnauthorized, "session expired")
 			break
 		}
 		_, err := e.svc.Authenticate(ctx, string(s.Token), c)
-		wantErr(t, err, trial.EUnauthorized, "invalid or expired session")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid or expired session")
 
 		// Idle: 29 minutes apart is fine, 30 minutes is not.
 		s, _ = e.login(t, "alice", c)
@@ -270,9 +270,9 @@ func TestSessionExpiry(t *testing.T) {
 		}
 		e.clock.Advance(30 * time.Minute)
 		_, err = e.svc.Authenticate(ctx, string(s.Token), c)
-		wantErr(t, err, trial.EUnauthorized, "session expired")
+		wantErr(t, err, trialgate.EUnauthorized, "session expired")
 		_, err = e.svc.Authenticate(ctx, string(s.Token), c)
-		wantErr(t, err, trial.EUnauthorized, "invalid or expired session")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid or expired session")
 
 		// Each expiry is recorded once, by the request that found it.
 		exp := e.system(t, audit.ActionTokenExpired)
@@ -353,7 +353,7 @@ func TestAuthenticateRefusesBadTokens(t *testing.T) {
 		for _, bad := range []string{"", "bogus", tok[:42], tok + "A", strings.Repeat("A", 43),
 			strings.Repeat("*", 43), "Bearer " + tok, strings.ToUpper(tok)} {
 			_, err := e.svc.Authenticate(ctx, bad, auth.Client{})
-			wantErr(t, err, trial.EUnauthorized, "invalid or expired session")
+			wantErr(t, err, trialgate.EUnauthorized, "invalid or expired session")
 		}
 	})
 }
@@ -370,10 +370,10 @@ func TestDeactivatedUserTokenRefused(t *testing.T) {
 		}
 		for _, s := range []auth.Session{s1, s2} {
 			_, err := e.svc.Authenticate(ctx, string(s.Token), c)
-			wantErr(t, err, trial.EUnauthorized, "invalid or expired session")
+			wantErr(t, err, trialgate.EUnauthorized, "invalid or expired session")
 		}
 		_, err := e.svc.Login(ctx, "bob", password, c)
-		wantErr(t, err, trial.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 
 		revoked := e.system(t, audit.ActionSessionRevoked)
 		if len(revoked) != 2 || revoked[0].Actor.ID != admin.ID {
@@ -390,7 +390,7 @@ func TestDeactivatedUserTokenRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.svc.Authenticate(ctx, string(s1.Token), c)
-		wantErr(t, err, trial.EUnauthorized, "")
+		wantErr(t, err, trialgate.EUnauthorized, "")
 		e.login(t, "bob", c)
 	})
 }
@@ -405,8 +405,8 @@ func TestLogout(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := e.svc.Authenticate(ctx, string(s.Token), c)
-		wantErr(t, err, trial.EUnauthorized, "")
-		wantErr(t, e.svc.Logout(ctx, p), trial.EUnauthorized, "already ended")
+		wantErr(t, err, trialgate.EUnauthorized, "")
+		wantErr(t, e.svc.Logout(ctx, p), trialgate.EUnauthorized, "already ended")
 		out := e.system(t, audit.ActionLogout)
 		if len(out) != 1 || out[0].Object.String() != "session/"+s.ID || out[0].Actor.Session != s.ID ||
 			out[0].Actor.IP != c.IP {

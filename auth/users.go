@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // NewUser is an account to create.
@@ -74,12 +74,12 @@ func scanUser(sc interface{ Scan(...any) error }, u *User, now time.Time) error 
 	return nil
 }
 
-// userNamed returns the account username, or a trial.ENotFound error.
+// userNamed returns the account username, or a trialgate.ENotFound error.
 func (s *Service) userNamed(ctx context.Context, q querier, username string) (User, error) {
 	var u User
 	err := scanUser(q.QueryRow(ctx, userByName, username), &u, s.now())
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, trial.Errorf(trial.ENotFound, "no user %q", username)
+		return User{}, trialgate.Errorf(trialgate.ENotFound, "no user %q", username)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("read user: %w", err)
@@ -138,8 +138,8 @@ func grantFields(id string, g Grant) map[string]any {
 
 // CreateUser creates an active account with the given grants and records
 // user.created (username, full name and grants; never the password or its
-// hash). It returns trial.EInvalid for a username, full name, password or
-// grant that fails validation and trial.EConflict if the username is
+// hash). It returns trialgate.EInvalid for a username, full name, password or
+// grant that fails validation and trialgate.EConflict if the username is
 // taken. by is who acts: an admin, or a system component such as the CLI;
 // checking that is the caller's job.
 func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (User, error) {
@@ -159,7 +159,7 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 		}
 		for _, h := range grants {
 			if h == g {
-				return User{}, fmt.Errorf("auth: create user: %w", trial.Errorf(trial.EInvalid, "grant %s is listed twice", g))
+				return User{}, fmt.Errorf("auth: create user: %w", trialgate.Errorf(trialgate.EInvalid, "grant %s is listed twice", g))
 			}
 		}
 		grants = append(grants, g)
@@ -173,7 +173,7 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 	err = s.db.Write(ctx, by, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, insertUser, u.ID, u.Username, u.FullName, true, hash, micros(now), by.ID); err != nil {
 			if errors.Is(err, db.ErrDuplicate) {
-				return trial.Errorf(trial.EConflict, "username %q is already taken", u.Username)
+				return trialgate.Errorf(trialgate.EConflict, "username %q is already taken", u.Username)
 			}
 			return err
 		}
@@ -199,15 +199,15 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 // deactivation.
 func notSelf(by audit.Actor, u User) error {
 	if by.ID == u.ID {
-		return trial.Errorf(trial.EForbidden, "you cannot change your own account's grants or status")
+		return trialgate.Errorf(trialgate.EForbidden, "you cannot change your own account's grants or status")
 	}
 	return nil
 }
 
 // AddGrant gives the user username the grant g and records
-// user.grant_added. It returns trial.EInvalid for an invalid grant,
-// trial.ENotFound for an unknown user, trial.EConflict if the user already
-// holds the grant, and trial.EForbidden if by is that user. Only an admin
+// user.grant_added. It returns trialgate.EInvalid for an invalid grant,
+// trialgate.ENotFound for an unknown user, trialgate.EConflict if the user already
+// holds the grant, and trialgate.EForbidden if by is that user. Only an admin
 // (or a system component) may call it; checking that is the caller's job.
 func (s *Service) AddGrant(ctx context.Context, by audit.Actor, username string, g Grant) error {
 	if err := g.Validate(); err != nil {
@@ -224,7 +224,7 @@ func (s *Service) AddGrant(ctx context.Context, by audit.Actor, username string,
 		id := newID("g_")
 		if _, err := tx.Exec(ctx, insertGrant, id, u.ID, string(g.Role), g.Trial, g.Site, micros(s.now()), by.ID); err != nil {
 			if errors.Is(err, db.ErrDuplicate) {
-				return trial.Errorf(trial.EConflict, "user %q already holds %s", u.Username, g)
+				return trialgate.Errorf(trialgate.EConflict, "user %q already holds %s", u.Username, g)
 			}
 			return err
 		}
@@ -237,8 +237,8 @@ func (s *Service) AddGrant(ctx context.Context, by audit.Actor, username string,
 }
 
 // RevokeGrant revokes the user's live grant g (the row stays, marked
-// revoked) and records user.grant_revoked. It returns trial.ENotFound for
-// an unknown user or a grant the user does not hold, and trial.EForbidden
+// revoked) and records user.grant_revoked. It returns trialgate.ENotFound for
+// an unknown user or a grant the user does not hold, and trialgate.EForbidden
 // if by is that user. Only an admin (or a system component) may call it;
 // checking that is the caller's job.
 func (s *Service) RevokeGrant(ctx context.Context, by audit.Actor, username string, g Grant) error {
@@ -256,7 +256,7 @@ func (s *Service) RevokeGrant(ctx context.Context, by audit.Actor, username stri
 		var id string
 		err = tx.QueryRow(ctx, selectLiveGrant, u.ID, string(g.Role), g.Trial, g.Site).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return trial.Errorf(trial.ENotFound, "user %q holds no grant %s", u.Username, g)
+			return trialgate.Errorf(trialgate.ENotFound, "user %q holds no grant %s", u.Username, g)
 		}
 		if err != nil {
 			return fmt.Errorf("read grant: %w", err)
@@ -267,7 +267,7 @@ func (s *Service) RevokeGrant(ctx context.Context, by audit.Actor, username stri
 			return err
 		}
 		if n == 0 {
-			return trial.Errorf(trial.ENotFound, "user %q holds no grant %s", u.Username, g)
+			return trialgate.Errorf(trialgate.ENotFound, "user %q holds no grant %s", u.Username, g)
 		}
 		before := grantFields(id, g)
 		before["status"] = "live"
@@ -283,9 +283,9 @@ func (s *Service) RevokeGrant(ctx context.Context, by audit.Actor, username stri
 // Deactivate deactivates the account username, ends its open sessions
 // (each recorded as auth.session_revoked) and records user.deactivated. A
 // deactivated account cannot log in, authenticate or sign; it is never
-// deleted. It returns trial.ENotFound for an unknown user,
-// trial.EConflict if the account is already inactive, and
-// trial.EForbidden if by is that user. Only an admin (or a system
+// deleted. It returns trialgate.ENotFound for an unknown user,
+// trialgate.EConflict if the account is already inactive, and
+// trialgate.EForbidden if by is that user. Only an admin (or a system
 // component) may call it; checking that is the caller's job.
 func (s *Service) Deactivate(ctx context.Context, by audit.Actor, username string) error {
 	if err := s.setActive(ctx, by, username, false); err != nil {
@@ -317,14 +317,14 @@ func (s *Service) setActive(ctx context.Context, by audit.Actor, username string
 			if active {
 				state = "active"
 			}
-			return trial.Errorf(trial.EConflict, "user %q is already %s", u.Username, state)
+			return trialgate.Errorf(trialgate.EConflict, "user %q is already %s", u.Username, state)
 		}
 		n, err := tx.Exec(ctx, setActive, u.ID, active, !active)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return trial.Errorf(trial.EConflict, "user %q changed concurrently; try again", u.Username)
+			return trialgate.Errorf(trialgate.EConflict, "user %q changed concurrently; try again", u.Username)
 		}
 		action := audit.ActionUserActivated
 		if !active {
@@ -377,7 +377,7 @@ func (s *Service) endSessionsOf(ctx context.Context, tx *db.Tx, u User) error {
 }
 
 // GetUser returns the account username with its live grants, or
-// trial.ENotFound.
+// trialgate.ENotFound.
 func (s *Service) GetUser(ctx context.Context, username string) (Account, error) {
 	var a Account
 	err := s.db.Read(ctx, func(r *db.Reader) error {

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
-	"github.com/trialgate/trialgate/trial"
 )
 
 func TestCreateUser(t *testing.T) {
@@ -27,24 +27,24 @@ func TestCreateUser(t *testing.T) {
 			code string
 			msg  string
 		}{
-			{"duplicate", ok(func(n *auth.NewUser) { n.Username = "taken" }), trial.EConflict, `username "taken" is already taken`},
-			{"short username", ok(func(n *auth.NewUser) { n.Username = "ab" }), trial.EInvalid, "username must be 3 to 64 characters long"},
-			{"long username", ok(func(n *auth.NewUser) { n.Username = strings.Repeat("a", 65) }), trial.EInvalid, "username must be 3 to 64 characters long"},
-			{"empty username", ok(func(n *auth.NewUser) { n.Username = "" }), trial.EInvalid, "username must be 3 to 64"},
-			{"upper-case username", ok(func(n *auth.NewUser) { n.Username = "Newbie" }), trial.EInvalid, "username must be lower-case"},
-			{"space in username", ok(func(n *auth.NewUser) { n.Username = "new bie" }), trial.EInvalid, "username may contain only a-z, 0-9"},
-			{"slash in username", ok(func(n *auth.NewUser) { n.Username = "new/bie" }), trial.EInvalid, "username may contain only"},
-			{"non-ASCII username", ok(func(n *auth.NewUser) { n.Username = "josé" }), trial.EInvalid, "username may contain only"},
-			{"no full name", ok(func(n *auth.NewUser) { n.FullName = "  " }), trial.EInvalid, "full name is required"},
-			{"padded full name", ok(func(n *auth.NewUser) { n.FullName = " New Bie" }), trial.EInvalid, "white space"},
-			{"control in full name", ok(func(n *auth.NewUser) { n.FullName = "New\nBie" }), trial.EInvalid, "control characters"},
-			{"short password", ok(func(n *auth.NewUser) { n.Password = "elevenchars" }), trial.EInvalid, "password must be at least 12 characters long"},
-			{"password is username", ok(func(n *auth.NewUser) { n.Username = "longusername1"; n.Password = "LONGUSERNAME1" }), trial.EInvalid, "password must not be the username"},
-			{"password contains username", ok(func(n *auth.NewUser) { n.Password = "my-NEWBIE-password" }), trial.EInvalid, "password must not contain the username"},
-			{"huge password", ok(func(n *auth.NewUser) { n.Password = strings.Repeat("x", 1025) }), trial.EInvalid, "password must be at most 1024 bytes long"},
-			{"unknown role", ok(func(n *auth.NewUser) { n.Grants = []auth.Grant{{Role: "superuser"}} }), trial.EInvalid, `unknown role "superuser"`},
-			{"bad grant scope", ok(func(n *auth.NewUser) { n.Grants = []auth.Grant{{Role: auth.Reader}} }), trial.EInvalid, "role reader needs a trial"},
-			{"grant twice", ok(func(n *auth.NewUser) { n.Grants = append(n.Grants, n.Grants[0]) }), trial.EInvalid, "grant site_uploader:T1:S1 is listed twice"},
+			{"duplicate", ok(func(n *auth.NewUser) { n.Username = "taken" }), trialgate.EConflict, `username "taken" is already taken`},
+			{"short username", ok(func(n *auth.NewUser) { n.Username = "ab" }), trialgate.EInvalid, "username must be 3 to 64 characters long"},
+			{"long username", ok(func(n *auth.NewUser) { n.Username = strings.Repeat("a", 65) }), trialgate.EInvalid, "username must be 3 to 64 characters long"},
+			{"empty username", ok(func(n *auth.NewUser) { n.Username = "" }), trialgate.EInvalid, "username must be 3 to 64"},
+			{"upper-case username", ok(func(n *auth.NewUser) { n.Username = "Newbie" }), trialgate.EInvalid, "username must be lower-case"},
+			{"space in username", ok(func(n *auth.NewUser) { n.Username = "new bie" }), trialgate.EInvalid, "username may contain only a-z, 0-9"},
+			{"slash in username", ok(func(n *auth.NewUser) { n.Username = "new/bie" }), trialgate.EInvalid, "username may contain only"},
+			{"non-ASCII username", ok(func(n *auth.NewUser) { n.Username = "josé" }), trialgate.EInvalid, "username may contain only"},
+			{"no full name", ok(func(n *auth.NewUser) { n.FullName = "  " }), trialgate.EInvalid, "full name is required"},
+			{"padded full name", ok(func(n *auth.NewUser) { n.FullName = " New Bie" }), trialgate.EInvalid, "white space"},
+			{"control in full name", ok(func(n *auth.NewUser) { n.FullName = "New\nBie" }), trialgate.EInvalid, "control characters"},
+			{"short password", ok(func(n *auth.NewUser) { n.Password = "elevenchars" }), trialgate.EInvalid, "password must be at least 12 characters long"},
+			{"password is username", ok(func(n *auth.NewUser) { n.Username = "longusername1"; n.Password = "LONGUSERNAME1" }), trialgate.EInvalid, "password must not be the username"},
+			{"password contains username", ok(func(n *auth.NewUser) { n.Password = "my-NEWBIE-password" }), trialgate.EInvalid, "password must not contain the username"},
+			{"huge password", ok(func(n *auth.NewUser) { n.Password = strings.Repeat("x", 1025) }), trialgate.EInvalid, "password must be at most 1024 bytes long"},
+			{"unknown role", ok(func(n *auth.NewUser) { n.Grants = []auth.Grant{{Role: "superuser"}} }), trialgate.EInvalid, `unknown role "superuser"`},
+			{"bad grant scope", ok(func(n *auth.NewUser) { n.Grants = []auth.Grant{{Role: auth.Reader}} }), trialgate.EInvalid, "role reader needs a trial"},
+			{"grant twice", ok(func(n *auth.NewUser) { n.Grants = append(n.Grants, n.Grants[0]) }), trialgate.EInvalid, "grant site_uploader:T1:S1 is listed twice"},
 			{"ok", ok(nil), "", ""},
 			{"12 characters of any script", ok(func(n *auth.NewUser) { n.Username = "zoe"; n.Password = "пароль-пароль" }), "", ""},
 		}
@@ -58,8 +58,8 @@ func TestCreateUser(t *testing.T) {
 				}
 				continue
 			}
-			if trial.ErrorCode(err) != tc.code || !strings.Contains(trial.ErrorMessage(err), tc.msg) {
-				t.Errorf("%s: got %q %q, want %q containing %q", tc.name, trial.ErrorCode(err), trial.ErrorMessage(err), tc.code, tc.msg)
+			if trialgate.ErrorCode(err) != tc.code || !strings.Contains(trialgate.ErrorMessage(err), tc.msg) {
+				t.Errorf("%s: got %q %q, want %q containing %q", tc.name, trialgate.ErrorCode(err), trialgate.ErrorMessage(err), tc.code, tc.msg)
 			}
 		}
 		// Only the successful creations are in the trail.
@@ -97,12 +97,12 @@ func TestGrants(t *testing.T) {
 		if err := e.svc.AddGrant(ctx, by, "bob", reader); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, e.svc.AddGrant(ctx, by, "bob", reader), trial.EConflict, "already holds reader:T1")
-		wantErr(t, e.svc.AddGrant(ctx, by, "nobody", reader), trial.ENotFound, `no user "nobody"`)
-		wantErr(t, e.svc.AddGrant(ctx, by, "bob", auth.Grant{Role: auth.Admin, Trial: "T1"}), trial.EInvalid, "system-wide")
+		wantErr(t, e.svc.AddGrant(ctx, by, "bob", reader), trialgate.EConflict, "already holds reader:T1")
+		wantErr(t, e.svc.AddGrant(ctx, by, "nobody", reader), trialgate.ENotFound, `no user "nobody"`)
+		wantErr(t, e.svc.AddGrant(ctx, by, "bob", auth.Grant{Role: auth.Admin, Trial: "T1"}), trialgate.EInvalid, "system-wide")
 		// Nobody changes their own account, not even an admin.
-		wantErr(t, e.svc.AddGrant(ctx, by, "boss", reader), trial.EForbidden, "your own account")
-		wantErr(t, e.svc.Deactivate(ctx, by, "boss"), trial.EForbidden, "your own account")
+		wantErr(t, e.svc.AddGrant(ctx, by, "boss", reader), trialgate.EForbidden, "your own account")
+		wantErr(t, e.svc.Deactivate(ctx, by, "boss"), trialgate.EForbidden, "your own account")
 
 		// A live grant shows at once in the next request.
 		_, p := e.login(t, "bob", auth.Client{})
@@ -118,7 +118,7 @@ func TestGrants(t *testing.T) {
 		if err := e.svc.RevokeGrant(ctx, by, "bob", reader); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, e.svc.RevokeGrant(ctx, by, "bob", reader), trial.ENotFound, "holds no grant reader:T1")
+		wantErr(t, e.svc.RevokeGrant(ctx, by, "bob", reader), trialgate.ENotFound, "holds no grant reader:T1")
 		if p, err := e.svc.Authenticate(ctx, string(mustLogin(t, e, "bob").Token), auth.Client{}); err != nil || len(p.Grants) != 0 {
 			t.Fatalf("after revoke: %+v, %v", p, err)
 		}
@@ -149,18 +149,18 @@ func TestGrants(t *testing.T) {
 		if err := e.svc.Deactivate(ctx, by, "bob"); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, e.svc.Deactivate(ctx, by, "bob"), trial.EConflict, "already inactive")
+		wantErr(t, e.svc.Deactivate(ctx, by, "bob"), trialgate.EConflict, "already inactive")
 		if err := e.svc.Activate(ctx, by, "bob"); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, e.svc.Activate(ctx, by, "bob"), trial.EConflict, "already active")
-		wantErr(t, e.svc.Deactivate(ctx, by, "nobody"), trial.ENotFound, "")
+		wantErr(t, e.svc.Activate(ctx, by, "bob"), trialgate.EConflict, "already active")
+		wantErr(t, e.svc.Deactivate(ctx, by, "nobody"), trialgate.ENotFound, "")
 		if n := len(e.system(t, audit.ActionUserActivated)); n != 1 {
 			t.Errorf("user.activated entries = %d", n)
 		}
 
 		_, err = e.svc.GetUser(ctx, "nobody")
-		wantErr(t, err, trial.ENotFound, `no user "nobody"`)
+		wantErr(t, err, trialgate.ENotFound, `no user "nobody"`)
 		list, err := e.svc.ListUsers(ctx)
 		if err != nil || len(list) != 2 || list[0].Username != "bob" || list[1].Username != "boss" ||
 			len(list[0].Grants) != 1 || len(list[1].Grants) != 1 || list[1].Grants[0].Role != auth.Admin {

@@ -33,7 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // Errors callers match with errors.Is.
@@ -60,7 +60,7 @@ type Dialect interface {
 	Sequenced() bool
 	// Classify translates a driver error: a unique violation wraps
 	// ErrDuplicate, a refused audit change ErrImmutable, an unaudited commit
-	// ErrUnaudited, an unreachable database a trial.EUnavailable error.
+	// ErrUnaudited, an unreachable database a trialgate.EUnavailable error.
 	// Other errors are returned unchanged.
 	Classify(err error) error
 	// LockSQL is a statement that serialises migrations and sequencer
@@ -183,12 +183,12 @@ func (d *DB) classify(err error) error {
 		return nil
 	}
 	err = d.dialect.Classify(err)
-	var te *trial.Error
+	var te *trialgate.Error
 	if errors.As(err, &te) {
 		return err
 	}
 	if errors.Is(err, sql.ErrConnDone) {
-		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+		return trialgate.Wrap(err, trialgate.EUnavailable, "the database is unavailable")
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"strings"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -68,20 +69,20 @@ const (
 // Apply de-identifies an object's meta group (may be nil) and data set
 // (everything before Pixel Data) in place, for subject s. Objects that
 // cannot be de-identified (no SOP Class or SOP Instance UID, no subject
-// code) are trial.EInvalid errors; ds is then unchanged.
+// code) are trialgate.EInvalid errors; ds is then unchanged.
 func (p *Profile) Apply(meta, ds *dicom.Dataset, s Subject) (*Result, error) {
 	if ds == nil {
-		return nil, trial.Errorf(trial.EInvalid, "de-identification: no data set")
+		return nil, trialgate.Errorf(trialgate.EInvalid, "de-identification: no data set")
 	}
 	if s.Subject == "" {
-		return nil, trial.Errorf(trial.EInvalid, "de-identification: no subject code")
+		return nil, trialgate.Errorf(trialgate.EInvalid, "de-identification: no subject code")
 	}
 	class, inst := ds.String(dicom.SOPClassUID), ds.String(dicom.SOPInstanceUID)
 	switch {
 	case class == "":
-		return nil, trial.Errorf(trial.EInvalid, "de-identification: object has no SOP Class UID (0008,0016)")
+		return nil, trialgate.Errorf(trialgate.EInvalid, "de-identification: object has no SOP Class UID (0008,0016)")
 	case inst == "":
-		return nil, trial.Errorf(trial.EInvalid, "de-identification: object has no SOP Instance UID (0008,0018)")
+		return nil, trialgate.Errorf(trialgate.EInvalid, "de-identification: object has no SOP Instance UID (0008,0018)")
 	}
 
 	res := &Result{Method: strings.Join(p.method, `\`), Options: p.Options()}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -419,7 +420,7 @@ func TestDeidSafePrivateSyntax(t *testing.T) {
 			t.Errorf("%q accepted", s)
 		}
 		_, err := New("T", trial.Deid{Options: []string{trial.RetainSafePrivate}, SafePrivate: []string{s}}, testKey())
-		if trial.ErrorCode(err) != trial.EInvalid {
+		if trialgate.ErrorCode(err) != trialgate.EInvalid {
 			t.Errorf("New with %q: %v", s, err)
 		}
 	}
@@ -525,8 +526,8 @@ func TestDeidErrors(t *testing.T) {
 		s  Subject
 	}{"no instance": {noInst, subj}, "no class": {noClass, subj}, "no subject": {ctObject(classCT), Subject{}}, "nil": {nil, subj}} {
 		_, err := p.Apply(nil, tc.ds, tc.s)
-		var te *trial.Error
-		if !errors.As(err, &te) || te.Code != trial.EInvalid {
+		var te *trialgate.Error
+		if !errors.As(err, &te) || te.Code != trialgate.EInvalid {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -543,7 +544,7 @@ func TestDeidErrors(t *testing.T) {
 		},
 		"bad trial id": func() error { _, err := New("a b", trial.Deid{}, testKey()); return err },
 	} {
-		if err := f(); trial.ErrorCode(err) != trial.EInvalid {
+		if err := f(); trialgate.ErrorCode(err) != trialgate.EInvalid {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -47,6 +47,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -218,13 +219,13 @@ func TrialKey(master []byte, trialID string) []byte {
 
 // New compiles a trial's profile: the Basic Profile plus cfg's options.
 // key is the trial key (TrialKey), at least MinKeyLen bytes. Errors are
-// trial.EInvalid naming what is wrong.
+// trialgate.EInvalid naming what is wrong.
 func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 	if !trial.ValidID(trialID) {
-		return nil, trial.Errorf(trial.EInvalid, "deid: invalid trial id %q", trialID)
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: invalid trial id %q", trialID)
 	}
 	if len(key) < MinKeyLen {
-		return nil, trial.Errorf(trial.EInvalid, "deid: trial key is %d bytes, want at least %d", len(key), MinKeyLen)
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: trial key is %d bytes, want at least %d", len(key), MinKeyLen)
 	}
 	p := &Profile{
 		trialID: trialID,
@@ -237,12 +238,12 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 	}
 	for _, o := range cfg.Options {
 		if !slices.Contains(trial.DeidOptions(), o) {
-			return nil, trial.Errorf(trial.EInvalid, "deid: unknown option %q", o)
+			return nil, trialgate.Errorf(trialgate.EInvalid, "deid: unknown option %q", o)
 		}
 		p.has[o] = true
 	}
 	if p.has[trial.RetainLongFullDates] && p.has[trial.RetainLongModifiedDates] {
-		return nil, trial.Errorf(trial.EInvalid, "deid: %s and %s are mutually exclusive", trial.RetainLongFullDates, trial.RetainLongModifiedDates)
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: %s and %s are mutually exclusive", trial.RetainLongFullDates, trial.RetainLongModifiedDates)
 	}
 	for _, o := range trial.DeidOptions() {
 		if p.has[o] {
@@ -250,14 +251,14 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 		}
 	}
 	if len(cfg.SafePrivate) > 0 && !p.has[trial.RetainSafePrivate] {
-		return nil, trial.Errorf(trial.EInvalid, "deid: safe_private needs the %s option", trial.RetainSafePrivate)
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: safe_private needs the %s option", trial.RetainSafePrivate)
 	}
 	if p.has[trial.RetainSafePrivate] {
 		p.safe = map[safeKey]bool{}
 		for i, s := range cfg.SafePrivate {
 			k, err := parseSafePrivate(s)
 			if err != nil {
-				return nil, trial.Wrap(err, trial.EInvalid, fmt.Sprintf("deid: safe_private[%d]: %v", i, err))
+				return nil, trialgate.Wrap(err, trialgate.EInvalid, fmt.Sprintf("deid: safe_private[%d]: %v", i, err))
 			}
 			p.safe[k] = true
 		}

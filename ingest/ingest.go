@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/dicom"
@@ -122,7 +123,7 @@ func (s *Service) trialConfig(ctx context.Context, id string) (*trialConfig, err
 			return s.compile(v)
 		}
 	}
-	return nil, trial.Errorf(trial.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
+	return nil, trialgate.Errorf(trialgate.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
 }
 
 // trialVersion returns version n of a trial, compiled.

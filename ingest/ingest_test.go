@@ -13,7 +13,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 func TestParseQuery(t *testing.T) {
@@ -39,7 +39,7 @@ func TestParseQuery(t *testing.T) {
 			v, _ := url.ParseQuery(tt.query)
 			q, err := ParseQuery(SeriesLevel, "1.2", "", v)
 			if tt.problem != "" {
-				if trial.ErrorCode(err) != trial.EInvalid || !strings.Contains(trial.ErrorMessage(err), tt.problem) {
+				if trialgate.ErrorCode(err) != trialgate.EInvalid || !strings.Contains(trialgate.ErrorMessage(err), tt.problem) {
 					t.Fatalf("err = %v, want invalid naming %q", err, tt.problem)
 				}
 				return

@@ -8,13 +8,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/qc"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // STOW-RS failure reasons (PS3.18 Table 10.5.3-2 and PS3.4 Annex GG).
@@ -91,7 +91,7 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 				Outcome: audit.Failed, Object: submissionObject(sub.ID), Trial: sub.Trial, Site: sub.Site, Reason: msg}); err != nil {
 				return nil, err
 			}
-			return nil, trial.Errorf(trial.EConflict, "%s", msg)
+			return nil, trialgate.Errorf(trialgate.EConflict, "%s", msg)
 		}
 		tc, err := s.trialVersion(ctx, sub.Trial, sub.TrialVersion)
 		if err != nil {
@@ -121,7 +121,7 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 // when no restricted store is configured: they would be lost.
 func (s *Service) canKeepOriginals(tc *trialConfig) error {
 	if tc.def.Deid.KeepOriginal && s.originals == nil {
-		return trial.Errorf(trial.EUnavailable, "trial %s keeps PHI originals but the gateway has no restricted originals store (--originals-dir or --s3-originals-bucket)", tc.id)
+		return trialgate.Errorf(trialgate.EUnavailable, "trial %s keeps PHI originals but the gateway has no restricted originals store (--originals-dir or --s3-originals-bucket)", tc.id)
 	}
 	return nil
 }
@@ -257,7 +257,7 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	subj := deid.Subject{Site: sub.Site, Subject: sub.Subject, Visit: sub.Visit}
 	res, err := tc.profile.Apply(obj.Meta, obj.Dataset, subj)
 	if err != nil {
-		return nil, sub.Site, fail(FailCannotUnderstand, "cannot de-identify: %s", trial.ErrorMessage(err))
+		return nil, sub.Site, fail(FailCannotUnderstand, "cannot de-identify: %s", trialgate.ErrorMessage(err))
 	}
 	for i := range results {
 		results[i].Subject = res.SOPInstanceUID

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
@@ -13,7 +14,6 @@ import (
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/qc"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/trial"
 )
 
 const (
@@ -131,8 +131,8 @@ func (u *Upload) put(ctx context.Context, obj *dicom.Object, tc *trialConfig, su
 		if errors.Is(wErr, dicom.ErrTruncated) || errors.Is(wErr, dicom.ErrMalformed) || errors.Is(wErr, dicom.ErrTooLarge) {
 			return storage.Object{}, parseFailure(wErr)
 		}
-		if trial.ErrorCode(wErr) == trial.EInvalid {
-			return storage.Object{}, fail(FailCannotUnderstand, "cannot de-identify: %s", trial.ErrorMessage(wErr))
+		if trialgate.ErrorCode(wErr) == trialgate.EInvalid {
+			return storage.Object{}, fail(FailCannotUnderstand, "cannot de-identify: %s", trialgate.ErrorMessage(wErr))
 		}
 		return storage.Object{}, fmt.Errorf("ingest: write object: %w", wErr)
 	case err != nil:
@@ -164,7 +164,7 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 		return Submission{}, f
 	}
 	if err := u.tc.checkPlace(site, subject, visit); err != nil {
-		return Submission{}, fail(FailDoesNotMatch, "%s", trial.ErrorMessage(err))
+		return Submission{}, fail(FailDoesNotMatch, "%s", trialgate.ErrorMessage(err))
 	}
 	for range 2 {
 		var sub Submission
@@ -191,7 +191,7 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 		}
 		// Another upload opened it first: read it.
 	}
-	return Submission{}, trial.Errorf(trial.EConflict, "could not open a submission for the subject's visit; retry")
+	return Submission{}, trialgate.Errorf(trialgate.EConflict, "could not open a submission for the subject's visit; retry")
 }
 
 // duplicate returns the stored instance when these exact bytes were

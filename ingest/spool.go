@@ -11,7 +11,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // memorySpool is the largest part held in memory rather than spooled to
@@ -67,7 +67,7 @@ func (s *Service) spool(part io.Reader) (*spooled, error) {
 	defer s.buffers.Put(bufp)
 	f, err := os.CreateTemp(s.tempDir, "part-*.dcm")
 	if err != nil {
-		return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
+		return nil, trialgate.Wrap(err, trialgate.EUnavailable, "no room to receive the upload")
 	}
 	// Parts arrive a few KiB per read; buffering the file's writes keeps
 	// the syscalls per part few.
@@ -84,7 +84,7 @@ func (s *Service) spool(part io.Reader) (*spooled, error) {
 		f.Close()
 		os.Remove(f.Name())
 		if errors.Is(err, syscall.ENOSPC) {
-			return nil, trial.Wrap(err, trial.EUnavailable, "no room to receive the upload")
+			return nil, trialgate.Wrap(err, trialgate.EUnavailable, "no room to receive the upload")
 		}
 		return nil, fmt.Errorf("ingest: receive part: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
@@ -167,7 +168,7 @@ func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trial
 		return err
 	})
 	if errors.Is(err, db.ErrDuplicate) {
-		return Submission{}, trial.Wrap(err, trial.EConflict,
+		return Submission{}, trialgate.Wrap(err, trialgate.EConflict,
 			fmt.Sprintf("subject %s already has an open submission for visit %s at site %s", subject, visit, site))
 	}
 	return sub, err
@@ -289,14 +290,14 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 			return fmt.Errorf("ingest: read submission: %w", err)
 		}
 		if !cur.uploadable() {
-			return trial.Errorf(trial.EConflict, "submission %s is %s, not open", id, cur.Status)
+			return trialgate.Errorf(trialgate.EConflict, "submission %s is %s, not open", id, cur.Status)
 		}
 		sums, err := summaries(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if len(sums) == 0 {
-			return trial.Errorf(trial.EConflict, "submission %s has no instances to complete", id)
+			return trialgate.Errorf(trialgate.EConflict, "submission %s has no instances to complete", id)
 		}
 		results := qc.Submission(tr.def.QC.Rules, cur.Visit, sums)
 		run := cur.QCRun + 1
@@ -306,7 +307,7 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 			return fmt.Errorf("ingest: complete submission: %w", err)
 		}
 		if n != 1 {
-			return trial.Errorf(trial.EConflict, "submission %s changed while completing; retry", id)
+			return trialgate.Errorf(trialgate.EConflict, "submission %s changed while completing; retry", id)
 		}
 		if err := insertResults(ctx, tx, id, run, "", results, now); err != nil {
 			return err
@@ -398,7 +399,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 	}
 	status, ok := map[string]string{DecisionAccept: StatusAccepted, DecisionReject: StatusRejected, DecisionQuery: StatusQueried}[decision]
 	if !ok {
-		return View{}, trial.Errorf(trial.EInvalid, "decision: %q must be one of accept, reject, query", decision)
+		return View{}, trialgate.Errorf(trialgate.EInvalid, "decision: %q must be one of accept, reject, query", decision)
 	}
 	if reason, err = checkReason(reason); err != nil {
 		return View{}, err
@@ -413,7 +414,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 			if err != nil {
 				return fmt.Errorf("ingest: read submission: %w", err)
 			}
-			return trial.Errorf(trial.EConflict, "submission %s is %s; only a completed submission takes a QC decision", id, cur.Status)
+			return trialgate.Errorf(trialgate.EConflict, "submission %s is %s; only a completed submission takes a QC decision", id, cur.Status)
 		}
 		return tx.Audit(audit.Event{Action: audit.ActionQCDecided, Object: submissionObject(id), Trial: sub.Trial, Site: sub.Site,
 			Before: map[string]string{"status": StatusCompleted},
@@ -430,9 +431,9 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 func checkReason(reason string) (string, error) {
 	switch reason = strings.TrimSpace(reason); {
 	case reason == "":
-		return "", trial.Errorf(trial.EInvalid, "reason: required")
+		return "", trialgate.Errorf(trialgate.EInvalid, "reason: required")
 	case len(reason) > MaxReason:
-		return "", trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+		return "", trialgate.Errorf(trialgate.EInvalid, "reason: longer than %d bytes", MaxReason)
 	}
 	return reason, nil
 }
@@ -445,7 +446,7 @@ func (s *Service) submission(ctx context.Context, id string) (Submission, error)
 		sub, err = scanSubmission(r.QueryRow(ctx, selectSubmission, id))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return trial.Errorf(trial.ENotFound, "no submission %q", id)
+			return trialgate.Errorf(trialgate.ENotFound, "no submission %q", id)
 		case err != nil:
 			return fmt.Errorf("ingest: read submission: %w", err)
 		}
@@ -457,7 +458,7 @@ func (s *Service) submission(ctx context.Context, id string) (Submission, error)
 // refuse records a refused attempt on object (access.denied, on the
 // trial's chain) and returns the 403 error.
 func (s *Service) refuse(ctx context.Context, p *auth.Principal, trialID, site string, object audit.Object, msg string) error {
-	err := trial.Errorf(trial.EForbidden, "%s", msg)
+	err := trialgate.Errorf(trialgate.EForbidden, "%s", msg)
 	ev := audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied, Trial: trialID, Site: site,
 		Object: object, Reason: msg}
 	if rerr := s.db.Record(ctx, p.Actor(""), ev); rerr != nil {
@@ -470,11 +471,11 @@ func (s *Service) refuse(ctx context.Context, p *auth.Principal, trialID, site s
 func (t *trialConfig) checkPlace(site, subject, visit string) error {
 	switch {
 	case !slices.ContainsFunc(t.def.Sites, func(x trial.Site) bool { return x.ID == site }):
-		return trial.Errorf(trial.EInvalid, "site: %q is not a site of trial %s", site, t.id)
+		return trialgate.Errorf(trialgate.EInvalid, "site: %q is not a site of trial %s", site, t.id)
 	case !slices.ContainsFunc(t.def.Visits, func(x trial.Visit) bool { return x.ID == visit }):
-		return trial.Errorf(trial.EInvalid, "visit: %q is not a visit of trial %s", visit, t.id)
+		return trialgate.Errorf(trialgate.EInvalid, "visit: %q is not a visit of trial %s", visit, t.id)
 	case !validCode(subject):
-		return trial.Errorf(trial.EInvalid, "subject: %q must be 1-64 of A-Z a-z 0-9 . _ -", subject)
+		return trialgate.Errorf(trialgate.EInvalid, "subject: %q must be 1-64 of A-Z a-z 0-9 . _ -", subject)
 	}
 	return nil
 }
@@ -522,7 +523,7 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 	}
 	status, ok := map[string]string{ReviewRelease: "released", ReviewReject: "rejected"}[decision]
 	if !ok {
-		return View{}, trial.Errorf(trial.EInvalid, "decision: %q must be one of release, reject", decision)
+		return View{}, trialgate.Errorf(trialgate.EInvalid, "decision: %q must be one of release, reject", decision)
 	}
 	if reason, err = checkReason(reason); err != nil {
 		return View{}, err
@@ -533,7 +534,7 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 			return fmt.Errorf("ingest: review instance: %w", err)
 		}
 		if n != 1 {
-			return trial.Errorf(trial.EConflict, "instance %s of submission %s is not held for review", sop, id)
+			return trialgate.Errorf(trialgate.EConflict, "instance %s of submission %s is not held for review", sop, id)
 		}
 		return tx.Audit(audit.Event{Action: audit.ActionInstanceReviewed, Object: audit.Object{Type: "instance", ID: sop},
 			Trial: sub.Trial, Site: sub.Site, Before: map[string]string{"status": "held"},

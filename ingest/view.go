@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // The trial's QC view (QIDO-RS and WADO-RS under /dicomweb/trials/{trial}):
@@ -74,7 +74,7 @@ func ParseQuery(level Level, study, series string, v url.Values) (Query, error) 
 		case "limit", "offset":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 0 {
-				return Query{}, trial.Errorf(trial.EInvalid, "%s: %q is not a non-negative integer", k, val)
+				return Query{}, trialgate.Errorf(trialgate.EInvalid, "%s: %q is not a non-negative integer", k, val)
 			}
 			if k == "limit" {
 				q.Limit = min(max(n, 1), 10000)
@@ -87,7 +87,7 @@ func ParseQuery(level Level, study, series string, v url.Values) (Query, error) 
 		default:
 			col, ok := queryKeys[k]
 			if !ok {
-				return Query{}, trial.Errorf(trial.EInvalid, "query key %q is not supported (supported: StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, Modality, SOPClassUID, limit, offset)", k)
+				return Query{}, trialgate.Errorf(trialgate.EInvalid, "query key %q is not supported (supported: StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, Modality, SOPClassUID, limit, offset)", k)
 			}
 			q.Match[col] = val
 		}
@@ -106,7 +106,7 @@ func (s *Service) viewer(ctx context.Context, p *auth.Principal, trialID, object
 		if err := s.db.Record(ctx, p.Actor(""), ev); err != nil {
 			return "", nil, err
 		}
-		return "", nil, trial.Errorf(trial.EForbidden, "%s", msg)
+		return "", nil, trialgate.Errorf(trialgate.EForbidden, "%s", msg)
 	}
 	if role == auth.QCReviewer {
 		return role, []string{"released", "held"}, nil
@@ -336,7 +336,7 @@ func (s *Service) Metadata(ctx context.Context, p *auth.Principal, trialID, stud
 		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, trial.Errorf(trial.ENotFound, "no series %s in study %s of trial %s", series, study, trialID)
+		return nil, trialgate.Errorf(trialgate.ENotFound, "no series %s in study %s of trial %s", series, study, trialID)
 	}
 	out := make([]map[string]json.RawMessage, len(rows))
 	for i, r := range rows {
@@ -361,7 +361,7 @@ func (s *Service) Retrieve(ctx context.Context, p *auth.Principal, trialID, stud
 		return nil, 0, err
 	}
 	if len(rows) == 0 {
-		return nil, 0, trial.Errorf(trial.ENotFound, "no instance %s in series %s of study %s", sop, series, study)
+		return nil, 0, trialgate.Errorf(trialgate.ENotFound, "no instance %s in series %s of study %s", sop, series, study)
 	}
 	var sum [sha256.Size]byte
 	if n, err := hex.Decode(sum[:], []byte(rows[0].objectSHA)); err != nil || n != len(sum) {

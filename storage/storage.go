@@ -28,7 +28,7 @@ import (
 	"hash"
 	"io"
 
-	"github.com/trialgate/trialgate/trial"
+	"github.com/trialgate/trialgate"
 )
 
 // Object describes a stored object.
@@ -41,10 +41,10 @@ type Object struct {
 // Store is a content-addressed object store.
 //
 // Every method validates keys with ParseKey and fails with code
-// trial.EInvalid (and ErrInvalidKey) for anything else. Errors a caller must
-// classify carry a trial code: a missing object is trial.ENotFound (and
-// ErrNotFound), an unreachable backend is trial.EUnavailable (and
-// ErrUnavailable), an integrity failure is trial.EInternal (and ErrCorrupt).
+// trialgate.EInvalid (and ErrInvalidKey) for anything else. Errors a caller must
+// classify carry a trial code: a missing object is trialgate.ENotFound (and
+// ErrNotFound), an unreachable backend is trialgate.EUnavailable (and
+// ErrUnavailable), an integrity failure is trialgate.EInternal (and ErrCorrupt).
 type Store interface {
 	// Put streams r into the store and returns its content address. The key
 	// is derived from the SHA-256 of the bytes, so putting the same bytes
@@ -72,18 +72,18 @@ type Store interface {
 }
 
 // Sentinel errors, matched with errors.Is. Stores return them wrapped in a
-// *trial.Error that carries the matching code and a public message.
+// *trialgate.Error that carries the matching code and a public message.
 var (
-	// ErrNotFound means no object has the key (code trial.ENotFound).
+	// ErrNotFound means no object has the key (code trialgate.ENotFound).
 	ErrNotFound = errors.New("storage: object not found")
 	// ErrUnavailable means the backend could not be reached or is
-	// temporarily refusing service (code trial.EUnavailable).
+	// temporarily refusing service (code trialgate.EUnavailable).
 	ErrUnavailable = errors.New("storage: object store unavailable")
 	// ErrCorrupt means the stored bytes do not hash to their key
-	// (code trial.EInternal).
+	// (code trialgate.EInternal).
 	ErrCorrupt = errors.New("storage: object failed its integrity check")
 	// ErrInvalidKey means the key is not a content address (code
-	// trial.EInvalid).
+	// trialgate.EInvalid).
 	ErrInvalidKey = errors.New("storage: invalid object key")
 )
 
@@ -138,7 +138,7 @@ func isLowerHex(s string) bool {
 func invalidKey(key string) error {
 	// The key is quoted with %q so control characters cannot forge log lines;
 	// it is kept out of the public message, which needs no detail.
-	return trial.Wrap(fmt.Errorf("%w %q", ErrInvalidKey, key), trial.EInvalid, "invalid object key")
+	return trialgate.Wrap(fmt.Errorf("%w %q", ErrInvalidKey, key), trialgate.EInvalid, "invalid object key")
 }
 
 // NotFound returns the error a Store reports when key names no object. cause
@@ -148,22 +148,22 @@ func NotFound(key string, cause error) error {
 	if cause != nil {
 		err = fmt.Errorf("%w: %s: %w", ErrNotFound, key, cause)
 	}
-	return trial.Wrap(err, trial.ENotFound, "object not found")
+	return trialgate.Wrap(err, trialgate.ENotFound, "object not found")
 }
 
 // Unavailable returns the error a Store reports when op failed because the
 // backend is unreachable, overloaded or out of space, i.e. when retrying
 // later may succeed.
 func Unavailable(op string, cause error) error {
-	return trial.Wrap(fmt.Errorf("%w: %s: %w", ErrUnavailable, op, cause),
-		trial.EUnavailable, "object store unavailable")
+	return trialgate.Wrap(fmt.Errorf("%w: %s: %w", ErrUnavailable, op, cause),
+		trialgate.EUnavailable, "object store unavailable")
 }
 
 // Corrupt returns the error reported when the bytes stored under key do not
 // hash to it.
 func Corrupt(key string, got [sha256.Size]byte) error {
-	return trial.Wrap(fmt.Errorf("%w: %s: read bytes hash to %x", ErrCorrupt, key, got),
-		trial.EInternal, "stored object failed its integrity check")
+	return trialgate.Wrap(fmt.Errorf("%w: %s: read bytes hash to %x", ErrCorrupt, key, got),
+		trialgate.EInternal, "stored object failed its integrity check")
 }
 
 // Verify wraps rc, the raw bytes stored under a key whose SHA-256 is want, in

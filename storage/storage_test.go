@@ -9,8 +9,8 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/trial"
 )
 
 func TestKeyRoundTrip(t *testing.T) {
@@ -38,7 +38,7 @@ func TestParseKeyRejects(t *testing.T) {
 		"sha256/../" + h[:62], "sha256/ab//" + h[:63],
 	} {
 		_, err := storage.ParseKey(key)
-		if trial.ErrorCode(err) != trial.EInvalid || !errors.Is(err, storage.ErrInvalidKey) {
+		if trialgate.ErrorCode(err) != trialgate.EInvalid || !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("ParseKey(%q) = %v, want an invalid-key error", key, err)
 		}
 	}
@@ -67,11 +67,11 @@ func TestVerify(t *testing.T) {
 	for name, b := range map[string][]byte{"flipped": bad, "truncated": data[:len(data)-1]} {
 		v := storage.Verify(io.NopCloser(iotest.DataErrReader(bytes.NewReader(b))), key, sum)
 		_, err := io.ReadAll(v)
-		if !errors.Is(err, storage.ErrCorrupt) || trial.ErrorCode(err) != trial.EInternal {
+		if !errors.Is(err, storage.ErrCorrupt) || trialgate.ErrorCode(err) != trialgate.EInternal {
 			t.Errorf("%s: err = %v, want ErrCorrupt with code internal", name, err)
 		}
-		if trial.ErrorMessage(err) != "internal error" {
-			t.Errorf("%s: public message %q leaks detail", name, trial.ErrorMessage(err))
+		if trialgate.ErrorMessage(err) != "internal error" {
+			t.Errorf("%s: public message %q leaks detail", name, trialgate.ErrorMessage(err))
 		}
 		if _, err := v.Read(make([]byte, 8)); !errors.Is(err, storage.ErrCorrupt) {
 			t.Errorf("%s: later Read = %v, want ErrCorrupt again", name, err)
@@ -82,14 +82,14 @@ func TestVerify(t *testing.T) {
 func TestErrorHelpers(t *testing.T) {
 	cause := errors.New("backend said no")
 	nf := storage.NotFound("sha256/ab/x", cause)
-	if trial.ErrorCode(nf) != trial.ENotFound || !errors.Is(nf, storage.ErrNotFound) || !errors.Is(nf, cause) {
+	if trialgate.ErrorCode(nf) != trialgate.ENotFound || !errors.Is(nf, storage.ErrNotFound) || !errors.Is(nf, cause) {
 		t.Errorf("NotFound = %v", nf)
 	}
 	un := storage.Unavailable("put", cause)
-	if trial.ErrorCode(un) != trial.EUnavailable || !errors.Is(un, storage.ErrUnavailable) || !errors.Is(un, cause) {
+	if trialgate.ErrorCode(un) != trialgate.EUnavailable || !errors.Is(un, storage.ErrUnavailable) || !errors.Is(un, cause) {
 		t.Errorf("Unavailable = %v", un)
 	}
-	if strings.Contains(trial.ErrorMessage(un), "backend said no") {
-		t.Errorf("public message %q carries the cause", trial.ErrorMessage(un))
+	if strings.Contains(trialgate.ErrorMessage(un), "backend said no") {
+		t.Errorf("public message %q carries the cause", trialgate.ErrorMessage(un))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/trialgate/trialgate"
 )
 
 // Definition is a trial's definition: its sites, visits, de-identification
@@ -164,10 +166,10 @@ func ParseDefinition(data []byte) (*Definition, error) {
 	dec.DisallowUnknownFields()
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
-		return nil, Wrap(err, EInvalid, "definition: "+jsonProblem(err))
+		return nil, trialgate.Wrap(err, trialgate.EInvalid, "definition: "+jsonProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, Wrap(errTrailingInput, EInvalid, "definition: trailing data after the JSON object")
+		return nil, trialgate.Wrap(errTrailingInput, trialgate.EInvalid, "definition: trailing data after the JSON object")
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -196,7 +198,7 @@ func jsonProblem(err error) string {
 
 // invalid returns an EInvalid error naming the field path.
 func invalid(path, format string, args ...any) error {
-	return Errorf(EInvalid, "%s: %s", path, fmt.Sprintf(format, args...))
+	return trialgate.Errorf(trialgate.EInvalid, "%s: %s", path, fmt.Sprintf(format, args...))
 }
 
 // ValidID reports whether id is a valid trial id: 1-64 of [A-Za-z0-9._-],

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/trial"
 )
 
@@ -227,10 +228,10 @@ func TestValidationMessages(t *testing.T) {
 				in = edit(t, tc.edit)
 			}
 			_, err := trial.ParseDefinition(in)
-			if trial.ErrorCode(err) != trial.EInvalid {
-				t.Fatalf("got %v, want %s", err, trial.EInvalid)
+			if trialgate.ErrorCode(err) != trialgate.EInvalid {
+				t.Fatalf("got %v, want %s", err, trialgate.EInvalid)
 			}
-			if got := trial.ErrorMessage(err); got != tc.want {
+			if got := trialgate.ErrorMessage(err); got != tc.want {
 				t.Errorf("message\n got %s\nwant %s", got, tc.want)
 			}
 		})

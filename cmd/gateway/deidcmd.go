@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/trial"
@@ -110,7 +111,7 @@ func loadProfile(config, secretFile string) (*deid.Profile, error) {
 	}
 	def, err := trial.ParseDefinition(data)
 	if err != nil {
-		return nil, exitError{code: 1, msg: config + ": " + trial.ErrorMessage(err)}
+		return nil, exitError{code: 1, msg: config + ": " + trialgate.ErrorMessage(err)}
 	}
 	// The same reading as serve's --deid-secret-file, so one file gives
 	// the gateway's own UIDs and date shifts.
@@ -121,7 +122,7 @@ func loadProfile(config, secretFile string) (*deid.Profile, error) {
 	prof, err := deid.New(def.ID, def.Deid, deid.TrialKey(secret, def.ID))
 	clear(secret)
 	if err != nil {
-		return nil, exitError{code: 1, msg: trial.ErrorMessage(err)}
+		return nil, exitError{code: 1, msg: trialgate.ErrorMessage(err)}
 	}
 	return prof, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/trial"
 	"github.com/trialgate/trialgate/trial/registry"
@@ -46,7 +47,7 @@ func trialCmd(ctx context.Context, env *environment, args []string) error {
 	}
 	def, err := trial.ParseDefinition(data)
 	if err != nil {
-		return exitError{code: 1, msg: trial.ErrorMessage(err)}
+		return exitError{code: 1, msg: trialgate.ErrorMessage(err)}
 	}
 	d, err := openChained(ctx, env, &b)
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 //go:embed migrations/*.sql
@@ -92,7 +92,7 @@ func (Dialect) Classify(err error) error {
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, cannot connect now
 			pe.Code == "53300", // too many connections
 			pe.Code == "53100": // disk full
-			return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+			return trialgate.Wrap(err, trialgate.EUnavailable, "the database is unavailable")
 		}
 		return err
 	}
@@ -100,7 +100,7 @@ func (Dialect) Classify(err error) error {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err) ||
 		errors.Is(err, pgconn.ErrConnClosed) {
-		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+		return trialgate.Wrap(err, trialgate.EUnavailable, "the database is unavailable")
 	}
 	return err
 }

@@ -15,8 +15,8 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/db"
-	"github.com/trialgate/trialgate/trial"
 )
 
 //go:embed migrations/*.sql
@@ -66,7 +66,7 @@ func (Dialect) Classify(err error) error {
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
-		return trial.Wrap(err, trial.EUnavailable, "the database is unavailable")
+		return trialgate.Wrap(err, trialgate.EUnavailable, "the database is unavailable")
 	}
 	return err
 }

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/storagetest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Corrupt implements storagetest.Corrupter by flipping a byte of the file in
@@ -172,7 +172,7 @@ func TestPingMissingDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.Ping(context.Background())
-	if trial.ErrorCode(err) != trial.EUnavailable || !errors.Is(err, storage.ErrUnavailable) {
+	if trialgate.ErrorCode(err) != trialgate.EUnavailable || !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Ping on a removed folder = %v, want unavailable", err)
 	}
 }

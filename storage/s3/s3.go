@@ -38,8 +38,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Config locates the bucket.
@@ -82,7 +83,7 @@ const (
 )
 
 // New connects to the bucket described by cfg and creates it if missing.
-// An unreachable endpoint yields an error with code trial.EUnavailable.
+// An unreachable endpoint yields an error with code trialgate.EUnavailable.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	s, err := newStore(cfg, 0)
 	if err != nil {
@@ -190,7 +191,7 @@ func (s *Store) putLarge(ctx context.Context, r io.Reader) (storage.Object, erro
 		return storage.Object{}, classify("put", tmp, err)
 	case !in.eof:
 		// minio-go stops after 10,000 parts without reading the rest.
-		return storage.Object{}, trial.Errorf(trial.ETooLarge, "object exceeds the store's limit of %d bytes", int64(MaxSize))
+		return storage.Object{}, trialgate.Errorf(trialgate.ETooLarge, "object exceeds the store's limit of %d bytes", int64(MaxSize))
 	case info.Size != in.n:
 		return storage.Object{}, fmt.Errorf("storage/s3: put: uploaded %d bytes but the store recorded %d", in.n, info.Size)
 	}

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/storagetest"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Corrupt implements storagetest.Corrupter by overwriting the object with a
@@ -159,8 +160,8 @@ func TestBadCredentials(t *testing.T) {
 		t.Fatal("New with a wrong secret key succeeded")
 	}
 	// A misconfiguration needs an operator, not a retry.
-	if code := trial.ErrorCode(err); code != trial.EInternal {
-		t.Errorf("New with a wrong secret key: code %q (%v), want %q", code, err, trial.EInternal)
+	if code := trialgate.ErrorCode(err); code != trialgate.EInternal {
+		t.Errorf("New with a wrong secret key: code %q (%v), want %q", code, err, trialgate.EInternal)
 	}
 }
 
@@ -178,8 +179,8 @@ func TestConfigErrors(t *testing.T) {
 
 func wantUnavailable(t *testing.T, what string, err error) {
 	t.Helper()
-	if trial.ErrorCode(err) != trial.EUnavailable || !errors.Is(err, storage.ErrUnavailable) {
-		t.Errorf("%s = %v, want code %q", what, err, trial.EUnavailable)
+	if trialgate.ErrorCode(err) != trialgate.EUnavailable || !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("%s = %v, want code %q", what, err, trialgate.EUnavailable)
 	}
 }
 

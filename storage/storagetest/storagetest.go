@@ -20,8 +20,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Corrupter is implemented by a store under test that can change the bytes
@@ -124,7 +124,7 @@ func readAll(t testing.TB, s storage.Store, key string) []byte {
 // sentinel.
 func wantCode(t testing.TB, what string, err error, code string, sentinel error) {
 	t.Helper()
-	if got := trial.ErrorCode(err); got != code || !errors.Is(err, sentinel) {
+	if got := trialgate.ErrorCode(err); got != code || !errors.Is(err, sentinel) {
 		t.Errorf("%s: error %v (code %q), want code %q and errors.Is %v", what, err, got, code, sentinel)
 	}
 }
@@ -263,9 +263,9 @@ func testMissing(t *testing.T, s storage.Store) {
 	if err == nil {
 		rc.Close()
 	}
-	wantCode(t, "Get(missing)", err, trial.ENotFound, storage.ErrNotFound)
+	wantCode(t, "Get(missing)", err, trialgate.ENotFound, storage.ErrNotFound)
 	_, err = s.Stat(ctx, key)
-	wantCode(t, "Stat(missing)", err, trial.ENotFound, storage.ErrNotFound)
+	wantCode(t, "Stat(missing)", err, trialgate.ENotFound, storage.ErrNotFound)
 }
 
 func testInvalidKeys(t *testing.T, s storage.Store) {
@@ -301,11 +301,11 @@ func testInvalidKeys(t *testing.T, s storage.Store) {
 		if err == nil {
 			rc.Close()
 		}
-		wantCode(t, fmt.Sprintf("Get(%q)", key), err, trial.EInvalid, storage.ErrInvalidKey)
+		wantCode(t, fmt.Sprintf("Get(%q)", key), err, trialgate.EInvalid, storage.ErrInvalidKey)
 		_, err = s.Stat(ctx, key)
-		wantCode(t, fmt.Sprintf("Stat(%q)", key), err, trial.EInvalid, storage.ErrInvalidKey)
+		wantCode(t, fmt.Sprintf("Stat(%q)", key), err, trialgate.EInvalid, storage.ErrInvalidKey)
 		err = s.Delete(ctx, key)
-		wantCode(t, fmt.Sprintf("Delete(%q)", key), err, trial.EInvalid, storage.ErrInvalidKey)
+		wantCode(t, fmt.Sprintf("Delete(%q)", key), err, trialgate.EInvalid, storage.ErrInvalidKey)
 	}
 	if _, err := s.Stat(ctx, obj.Key); err != nil {
 		t.Errorf("object gone after invalid deletes: %v", err)
@@ -344,12 +344,12 @@ func testCorruption(t *testing.T, s storage.Store) {
 	rc, err := s.Get(ctx, obj.Key)
 	if err != nil {
 		// Failing early is fine too, as long as it says why.
-		wantCode(t, "Get(corrupt)", err, trial.EInternal, storage.ErrCorrupt)
+		wantCode(t, "Get(corrupt)", err, trialgate.EInternal, storage.ErrCorrupt)
 		return
 	}
 	defer rc.Close()
 	_, err = io.Copy(io.Discard, rc)
-	wantCode(t, "reading a corrupt object", err, trial.EInternal, storage.ErrCorrupt)
+	wantCode(t, "reading a corrupt object", err, trialgate.EInternal, storage.ErrCorrupt)
 	// The error is sticky: a caller that retries the read must not get EOF.
 	if _, err2 := rc.Read(make([]byte, 1)); !errors.Is(err2, storage.ErrCorrupt) {
 		t.Errorf("read after integrity failure = %v, want ErrCorrupt again", err2)
@@ -364,12 +364,12 @@ func testDelete(t *testing.T, s storage.Store) {
 		t.Fatalf("Delete: %v", err)
 	}
 	_, err := s.Stat(ctx, obj.Key)
-	wantCode(t, "Stat after Delete", err, trial.ENotFound, storage.ErrNotFound)
+	wantCode(t, "Stat after Delete", err, trialgate.ENotFound, storage.ErrNotFound)
 	rc, err := s.Get(ctx, obj.Key)
 	if err == nil {
 		rc.Close()
 	}
-	wantCode(t, "Get after Delete", err, trial.ENotFound, storage.ErrNotFound)
+	wantCode(t, "Get after Delete", err, trialgate.ENotFound, storage.ErrNotFound)
 	if err := s.Delete(ctx, obj.Key); err != nil {
 		t.Errorf("Delete of a deleted object = %v, want nil", err)
 	}
@@ -442,7 +442,7 @@ func testReaderError(t *testing.T, s storage.Store) {
 		}
 		partial := randomObject(t, 6, n)
 		_, err = s.Stat(ctx, partial.Key)
-		wantCode(t, fmt.Sprintf("Stat(partial %d bytes)", n), err, trial.ENotFound, storage.ErrNotFound)
+		wantCode(t, fmt.Sprintf("Stat(partial %d bytes)", n), err, trialgate.ENotFound, storage.ErrNotFound)
 	}
 }
 
@@ -454,7 +454,7 @@ func testCancelledContext(t *testing.T, s storage.Store) {
 		t.Errorf("Put with a cancelled context = %+v, want an error", obj)
 	}
 	_, err := s.Stat(context.Background(), storage.Key(sha256.Sum256(data)))
-	wantCode(t, "Stat after cancelled Put", err, trial.ENotFound, storage.ErrNotFound)
+	wantCode(t, "Stat after cancelled Put", err, trialgate.ENotFound, storage.ErrNotFound)
 }
 
 func testPing(t *testing.T, s storage.Store) {

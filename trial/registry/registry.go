@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
@@ -119,7 +120,7 @@ const (
 
 // Create defines a new trial: its version 1, audited as trial.created.
 // def must have been validated (trial.ParseDefinition). A trial id already
-// in use gives trial.EConflict.
+// in use gives trialgate.EConflict.
 func (s *Service) Create(ctx context.Context, by audit.Actor, def *trial.Definition) (Version, error) {
 	if err := def.Validate(); err != nil {
 		return Version{}, err
@@ -135,7 +136,7 @@ func (s *Service) Create(ctx context.Context, by audit.Actor, def *trial.Definit
 		var cur int
 		switch err := tx.QueryRow(ctx, selectCurrent, def.ID).Scan(&cur); {
 		case err == nil:
-			return trial.Errorf(trial.EConflict, "trial %q already exists (version %d): change it with PUT", def.ID, cur)
+			return trialgate.Errorf(trialgate.EConflict, "trial %q already exists (version %d): change it with PUT", def.ID, cur)
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("registry: look up trial: %w", err)
 		}
@@ -166,13 +167,13 @@ func authorName(a audit.Actor) string {
 // Change records def as the next version of its trial, with a required
 // reason, audited as trial.changed (before/after versions and the reason).
 // Old versions stay readable. A definition identical to the current one is
-// refused (trial.EConflict), as is a change raced by another.
+// refused (trialgate.EConflict), as is a change raced by another.
 func (s *Service) Change(ctx context.Context, by audit.Actor, def *trial.Definition, reason string) (Version, error) {
 	switch {
 	case reason == "":
-		return Version{}, trial.Errorf(trial.EInvalid, "reason: required for a change")
+		return Version{}, trialgate.Errorf(trialgate.EInvalid, "reason: required for a change")
 	case len(reason) > MaxReason:
-		return Version{}, trial.Errorf(trial.EInvalid, "reason: longer than %d bytes", MaxReason)
+		return Version{}, trialgate.Errorf(trialgate.EInvalid, "reason: longer than %d bytes", MaxReason)
 	}
 	if err := def.Validate(); err != nil {
 		return Version{}, err
@@ -188,7 +189,7 @@ func (s *Service) Change(ctx context.Context, by audit.Actor, def *trial.Definit
 		var cur int
 		switch err := tx.QueryRow(ctx, selectCurrent, def.ID).Scan(&cur); {
 		case errors.Is(err, sql.ErrNoRows):
-			return trial.Errorf(trial.ENotFound, "no trial %q", def.ID)
+			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", def.ID)
 		case err != nil:
 			return fmt.Errorf("registry: look up trial: %w", err)
 		}
@@ -198,7 +199,7 @@ func (s *Service) Change(ctx context.Context, by audit.Actor, def *trial.Definit
 			return fmt.Errorf("registry: read current version: %w", err)
 		}
 		if prev == v.SHA256 {
-			return trial.Errorf(trial.EConflict, "the definition is identical to version %d: nothing to change", cur)
+			return trialgate.Errorf(trialgate.EConflict, "the definition is identical to version %d: nothing to change", cur)
 		}
 		v.Version = cur + 1
 		n, err := tx.Exec(ctx, advanceTrial, def.ID, def.Name, v.Version, now.UnixMicro(), cur)
@@ -206,7 +207,7 @@ func (s *Service) Change(ctx context.Context, by audit.Actor, def *trial.Definit
 			return fmt.Errorf("registry: advance trial: %w", err)
 		}
 		if n != 1 {
-			return trial.Errorf(trial.EConflict, "trial %q changed concurrently; retry", def.ID)
+			return trialgate.Errorf(trialgate.EConflict, "trial %q changed concurrently; retry", def.ID)
 		}
 		if _, err := tx.Exec(ctx, insertVersion, def.ID, v.Version, b, v.SHA256, now.UnixMicro(), by.ID,
 			v.AuthorName, reason); err != nil {
@@ -248,7 +249,7 @@ func (s *Service) Get(ctx context.Context, id string) (Trial, error) {
 	err := s.db.Read(ctx, func(r *db.Reader) error {
 		switch err := r.QueryRow(ctx, selectTrial, id).Scan(&t.Name, &cur); {
 		case errors.Is(err, sql.ErrNoRows):
-			return trial.Errorf(trial.ENotFound, "no trial %q", id)
+			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", id)
 		case err != nil:
 			return fmt.Errorf("registry: read trial: %w", err)
 		}
@@ -288,7 +289,7 @@ func (s *Service) Version(ctx context.Context, id string, n int) (Version, error
 		v, err = scanVersion(r.QueryRow(ctx, selectVersion, id, n))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return trial.Errorf(trial.ENotFound, "trial %q has no version %d", id, n)
+			return trialgate.Errorf(trialgate.ENotFound, "trial %q has no version %d", id, n)
 		case err != nil:
 			return fmt.Errorf("registry: read version: %w", err)
 		}
@@ -302,13 +303,13 @@ func (s *Service) Version(ctx context.Context, id string, n int) (Version, error
 // version and on its trial.approved audit entry, in one transaction. The
 // signed record is the version's stored bytes, checked against their
 // stored SHA-256 first. A person never approves a version they authored
-// (trial.EForbidden); a version is approved at most once
-// (trial.EConflict). The caller has checked that p may approve (role
+// (trialgate.EForbidden); a version is approved at most once
+// (trialgate.EConflict). The caller has checked that p may approve (role
 // data_manager of the trial). A refused password is audited by auth
 // (esign.failed).
 func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string, n int, password, meaning string) (Version, error) {
 	if meaning != auth.MeaningApproval {
-		return Version{}, trial.Errorf(trial.EInvalid, "meaning: must be %q", auth.MeaningApproval)
+		return Version{}, trialgate.Errorf(trialgate.EInvalid, "meaning: must be %q", auth.MeaningApproval)
 	}
 	v, err := s.Version(ctx, id, n)
 	if err != nil {
@@ -316,11 +317,11 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string, n i
 	}
 	switch {
 	case p.Is(v.CreatedBy):
-		return Version{}, trial.Errorf(trial.EForbidden, "you authored version %d of trial %q: someone else must approve it", n, id)
+		return Version{}, trialgate.Errorf(trialgate.EForbidden, "you authored version %d of trial %q: someone else must approve it", n, id)
 	case v.Approval != nil:
-		return Version{}, trial.Errorf(trial.EConflict, "version %d of trial %q is already approved", n, id)
+		return Version{}, trialgate.Errorf(trialgate.EConflict, "version %d of trial %q is already approved", n, id)
 	case hashOf(v.Definition) != v.SHA256:
-		return Version{}, trial.Errorf(trial.EConflict, "version %d of trial %q does not match its stored hash: refusing to sign", n, id)
+		return Version{}, trialgate.Errorf(trialgate.EConflict, "version %d of trial %q does not match its stored hash: refusing to sign", n, id)
 	}
 	sig, err := s.auth.Sign(ctx, p, password, meaning, v.Definition)
 	if err != nil {
@@ -332,7 +333,7 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string, n i
 			return fmt.Errorf("registry: record approval: %w", err)
 		}
 		if cnt != 1 {
-			return trial.Errorf(trial.EConflict, "version %d of trial %q was approved or changed meanwhile", n, id)
+			return trialgate.Errorf(trialgate.EConflict, "version %d of trial %q was approved or changed meanwhile", n, id)
 		}
 		return tx.Audit(audit.Event{Action: audit.ActionTrialApproved, Object: versionObject(id, n), Trial: id,
 			After: map[string]any{"version": n, "sha256": v.SHA256}, Signature: &sig})

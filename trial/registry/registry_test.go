@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
@@ -95,15 +96,15 @@ func lifecycle(t *testing.T, b backend) {
 	if v1.Version != 1 {
 		t.Fatalf("version %d", v1.Version)
 	}
-	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); trial.ErrorCode(err) != trial.EConflict {
+	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("second create: %v", err)
 	}
 	changed := parse(t, definition)
 	changed.Name = "Trial One (amended)"
-	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, ""); trial.ErrorMessage(err) != "reason: required for a change" {
+	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, ""); trialgate.ErrorMessage(err) != "reason: required for a change" {
 		t.Errorf("change without reason: %v", err)
 	}
-	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), parse(t, definition), "no-op"); trial.ErrorCode(err) != trial.EConflict {
+	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), parse(t, definition), "no-op"); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("identical change: %v", err)
 	}
 	v2, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, "protocol amendment 1")
@@ -124,19 +125,19 @@ func lifecycle(t *testing.T, b backend) {
 	if err != nil || string(old.Definition) != string(v1.Definition) {
 		t.Fatalf("version 1: %v", err)
 	}
-	if _, err := svc.Version(ctx, "T1", 3); trial.ErrorCode(err) != trial.ENotFound {
+	if _, err := svc.Version(ctx, "T1", 3); trialgate.ErrorCode(err) != trialgate.ENotFound {
 		t.Errorf("version 3: %v", err)
 	}
 
 	// Alice authored version 2: she may not approve it.
-	if _, err := svc.Approve(ctx, alice, "T1", 2, password, auth.MeaningApproval); trial.ErrorCode(err) != trial.EForbidden {
+	if _, err := svc.Approve(ctx, alice, "T1", 2, password, auth.MeaningApproval); trialgate.ErrorCode(err) != trialgate.EForbidden {
 		t.Errorf("self-approval: %v", err)
 	}
 	// A wrong password is refused and audited by auth.
-	if _, err := svc.Approve(ctx, bob, "T1", 2, "wrong password", auth.MeaningApproval); trial.ErrorCode(err) != trial.EUnauthorized {
+	if _, err := svc.Approve(ctx, bob, "T1", 2, "wrong password", auth.MeaningApproval); trialgate.ErrorCode(err) != trialgate.EUnauthorized {
 		t.Errorf("wrong password: %v", err)
 	}
-	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningReview); trial.ErrorCode(err) != trial.EInvalid {
+	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningReview); trialgate.ErrorCode(err) != trialgate.EInvalid {
 		t.Errorf("wrong meaning: %v", err)
 	}
 	ap, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval)
@@ -147,7 +148,7 @@ func lifecycle(t *testing.T, b backend) {
 		ap.Approval.Signature.Meaning != auth.MeaningApproval || ap.Approval.Signature.RecordSHA256 != v2.SHA256 {
 		t.Fatalf("approval %+v", ap.Approval)
 	}
-	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval); trial.ErrorCode(err) != trial.EConflict {
+	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("second approval: %v", err)
 	}
 	got, err := svc.Version(ctx, "T1", 2)

@@ -1,7 +1,9 @@
-// Package trial holds the domain vocabulary shared by every TrialGate
-// package: the error type and its codes, which the api package maps to HTTP
-// statuses in one table.
-package trial
+// Package trialgate holds the vocabulary every TrialGate package shares:
+// the error type with its codes, which the api package maps to HTTP
+// statuses in one table, and the grammar of the ids that name trials,
+// sites, subjects and visits. It imports nothing of the module, so any
+// package may import it.
+package trialgate
 
 import (
 	"errors"
