@@ -1,7 +1,9 @@
 // Package api is TrialGate's HTTP interface: the JSON API, health, metrics
-// and (later) DICOMweb, on gin. Handlers return errors; fail maps them to
-// statuses in one table (errors.go). Every refused request (401/403) is
-// recorded in the audit trail.
+// and DICOMweb, on gin. Handlers decode the request, call the domain
+// service that owns the action (which authorizes it and records every
+// refusal), and return errors; fail maps them to statuses in one table
+// (errors.go). Requests without valid credentials are refused (401) and
+// recorded here, before any handler runs.
 package api
 
 import (
@@ -17,9 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/trialgate/trialgate"
+	"github.com/trialgate/trialgate/audit/trail"
 	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/trial"
 )
 
 // DefaultMaxBody is the largest JSON request body accepted by default.
@@ -35,11 +40,14 @@ type Pinger interface {
 
 // Config holds the server's dependencies.
 type Config struct {
-	DB     *db.DB
-	Store  Pinger // the object store
-	Auth   *auth.Service
-	Ingest *ingest.Service
-	Logger *slog.Logger
+	DB      *db.DB
+	Store   Pinger // the object store
+	Auth    *auth.Service
+	Trials  *trial.Service
+	Ingest  *ingest.Service
+	Catalog *catalog.Catalog
+	Audit   *trail.Service
+	Logger  *slog.Logger
 	// MaxBody bounds JSON request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// MaxUpload bounds STOW-RS request bodies; 0 means DefaultMaxUpload.
@@ -54,7 +62,11 @@ type Server struct {
 	db        *db.DB
 	store     Pinger
 	auth      *auth.Service
+	trials    *trial.Service
 	ingest    *ingest.Service
+	catalog   *catalog.Catalog
+	qcView    catalog.Policy
+	audit     *trail.Service
 	log       *slog.Logger
 	maxBody   int64
 	maxUpload int64
@@ -67,8 +79,9 @@ var openapi []byte
 
 // New returns the server's handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Ingest == nil {
-		return nil, errors.New("api: DB, Store, Auth and Ingest are required")
+	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Trials == nil || cfg.Ingest == nil ||
+		cfg.Catalog == nil || cfg.Audit == nil {
+		return nil, errors.New("api: DB, Store, Auth, Trials, Ingest, Catalog and Audit are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -82,7 +95,8 @@ func New(cfg Config) (*Server, error) {
 	// gin keeps its mode in a package variable; release mode only silences
 	// its debug output.
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, ingest: cfg.Ingest, log: cfg.Logger,
+	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, trials: cfg.Trials, ingest: cfg.Ingest,
+		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), audit: cfg.Audit, log: cfg.Logger,
 		maxBody: cfg.MaxBody, maxUpload: cfg.MaxUpload,
 		metrics: newMetrics(cfg.DB.Stats)}
 	e := gin.New()
@@ -129,14 +143,30 @@ func New(cfg Config) (*Server, error) {
 	web := e.Group("/dicomweb", s.authenticate)
 	web.POST("/submissions/:id/studies", s.h(s.stowSubmission))
 	web.POST("/trials/:trial/studies", s.h(s.stowTrial))
-	web.GET("/trials/:trial/studies", s.h(s.qido(ingest.StudyLevel)))
-	web.GET("/trials/:trial/studies/:study/series", s.h(s.qido(ingest.SeriesLevel)))
-	web.GET("/trials/:trial/studies/:study/series/:series/instances", s.h(s.qido(ingest.InstanceLevel)))
+	web.GET("/trials/:trial/studies", s.h(s.qido(catalog.StudyLevel)))
+	web.GET("/trials/:trial/studies/:study/series", s.h(s.qido(catalog.SeriesLevel)))
+	web.GET("/trials/:trial/studies/:study/series/:series/instances", s.h(s.qido(catalog.InstanceLevel)))
 	web.GET("/trials/:trial/studies/:study/series/:series/instances/:instance", s.h(s.retrieveInstance))
 	web.GET("/trials/:trial/studies/:study/series/:series/metadata", s.h(s.seriesMetadata))
 
 	s.engine = e
 	return s, nil
+}
+
+// Route is one served endpoint: its method and its path template, with
+// parameters as :name (e.g. /api/v1/submissions/:id/complete).
+type Route struct {
+	Method, Path string
+}
+
+// Routes lists the endpoints the server serves, for the tests that hold
+// every one of them to a rule (documentation, authorization, guards).
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.engine.Routes() {
+		out = append(out, Route{Method: r.Method, Path: r.Path})
+	}
+	return out
 }
 
 // ServeHTTP implements http.Handler.

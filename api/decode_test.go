@@ -82,7 +82,7 @@ func TestParseAuditQuery(t *testing.T) {
 		{"page=2", false},
 	}
 	for _, tc := range tests {
-		_, _, err := parseAuditQuery(testContext("GET", "/?"+tc.query, "", ""))
+		_, err := parseAuditQuery(testContext("GET", "/?"+tc.query, "", ""))
 		if (err == nil) != tc.ok {
 			t.Errorf("%q: err = %v, want ok=%v", tc.query, err, tc.ok)
 		}
@@ -119,7 +119,7 @@ func FuzzParseAuditQuery(f *testing.F) {
 		}
 		c := testContext("GET", "/", "", "")
 		c.Request.URL.RawQuery = q
-		if _, _, err := parseAuditQuery(c); err != nil && trialgate.ErrorCode(err) != trialgate.EInvalid {
+		if _, err := parseAuditQuery(c); err != nil && trialgate.ErrorCode(err) != trialgate.EInvalid {
 			t.Fatalf("code %s", trialgate.ErrorCode(err))
 		}
 	})

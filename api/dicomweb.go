@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/trialgate/trialgate"
+	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
 )
@@ -260,17 +261,17 @@ func stowResponse(receipts []ingest.Receipt) (int, *dicom.Dataset) {
 }
 
 // qido is the QIDO-RS search of the trial's QC view at one level.
-func (s *Server) qido(level ingest.Level) func(*gin.Context) error {
+func (s *Server) qido(level catalog.Level) func(*gin.Context) error {
 	return func(c *gin.Context) error {
 		id := trialParam(c)
 		if id == "" {
 			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 		}
-		q, err := ingest.ParseQuery(level, c.Param("study"), c.Param("series"), c.Request.URL.Query())
+		q, err := catalog.ParseQuery(level, c.Param("study"), c.Param("series"), c.Request.URL.Query())
 		if err != nil {
 			return err
 		}
-		out, err := s.ingest.Search(c.Request.Context(), principal(c), id, q, "/dicomweb/trials/"+id)
+		out, err := s.catalog.Search(c.Request.Context(), principal(c), s.qcView, id, q, "/dicomweb/trials/"+id)
 		if err != nil {
 			return err
 		}
@@ -288,7 +289,7 @@ func (s *Server) seriesMetadata(c *gin.Context) error {
 	if id == "" {
 		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
 	}
-	out, err := s.ingest.Metadata(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"))
+	out, err := s.catalog.Metadata(c.Request.Context(), principal(c), s.qcView, id, c.Param("study"), c.Param("series"))
 	if err != nil {
 		return err
 	}
@@ -306,7 +307,7 @@ func (s *Server) retrieveInstance(c *gin.Context) error {
 	if accept := c.GetHeader("Accept"); !accepts(accept, dicomMultipart) {
 		return trialgate.Errorf(trialgate.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
 	}
-	rc, size, err := s.ingest.Retrieve(c.Request.Context(), principal(c), id, c.Param("study"), c.Param("series"), c.Param("instance"))
+	rc, size, err := s.catalog.Retrieve(c.Request.Context(), principal(c), s.qcView, id, c.Param("study"), c.Param("series"), c.Param("instance"))
 	if err != nil {
 		return err
 	}
@@ -314,7 +315,11 @@ func (s *Server) retrieveInstance(c *gin.Context) error {
 	mw := multipart.NewWriter(c.Writer)
 	c.Header("Content-Type", fmt.Sprintf("multipart/related; type=%q; boundary=%s", mediaDICOM, mw.Boundary()))
 	c.Status(http.StatusOK)
-	pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {mediaDICOM}, "Content-Length": {fmt.Sprint(size)}})
+	part := textproto.MIMEHeader{"Content-Type": {mediaDICOM}}
+	if size >= 0 {
+		part.Set("Content-Length", fmt.Sprint(size))
+	}
+	pw, err := mw.CreatePart(part)
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,16 @@ import (
 
 	"github.com/trialgate/trialgate/api"
 	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/audit/trail"
 	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/fs"
-	"github.com/trialgate/trialgate/trial/registry"
+	"github.com/trialgate/trialgate/trial"
 )
 
 // testPassword is the password of every account the harness creates; it
@@ -27,22 +31,54 @@ const testPassword = "correct horse battery staple"
 
 // gateway is a real server over SQLite in a temporary directory.
 type gateway struct {
-	url  string
-	db   *db.DB
-	auth *auth.Service
+	url    string
+	db     *db.DB
+	auth   *auth.Service
+	trials *trial.Service
+	server *api.Server
 	// bodies holds every response body, for scans of what left the server.
 	bodies [][]byte
+}
+
+// testLimits bound the headers the catalogue parses in tests.
+var testLimits = dicom.Limits{}
+
+// newServer wires the API over d and store as cmd/gateway does; options
+// adjust the ingest pipeline's configuration.
+func newServer(t testing.TB, d *db.DB, store storage.Store, a *auth.Service, log *slog.Logger, options ...func(*ingest.Config)) (*api.Server, *trial.Service) {
+	t.Helper()
+	trials := trial.NewService(d, a, nil)
+	cfg := ingest.Config{DB: d, Store: store, Trials: trials,
+		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log}
+	for _, o := range options {
+		o(&cfg)
+	}
+	pipeline, err := ingest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Trials: trials, Ingest: pipeline,
+		Catalog: catalog.New(d, store, testLimits), Audit: trail.New(d), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, trials
 }
 
 // newGateway starts the API over a fresh, migrated SQLite database and a
 // file store, with argon2 parameters cheap enough for many logins.
 // options adjust the ingest pipeline's configuration.
 func newGateway(t testing.TB, options ...func(*ingest.Config)) *gateway {
+	return newGuardedGateway(t, nil, options...)
+}
+
+// newGuardedGateway is newGateway with guards vetting every change.
+func newGuardedGateway(t testing.TB, guards []db.Guard, options ...func(*ingest.Config)) *gateway {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	d, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"), db.Options{Logger: log})
+	d, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"), db.Options{Logger: log, Guards: guards})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,22 +92,10 @@ func newGateway(t testing.TB, options ...func(*ingest.Config)) *gateway {
 		t.Fatal(err)
 	}
 	a := auth.New(d, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	cfg := ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
-		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log}
-	for _, o := range options {
-		o(&cfg)
-	}
-	pipeline, err := ingest.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Ingest: pipeline, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, trials := newServer(t, d, store, a, log, options...)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &gateway{url: srv.URL, db: d, auth: a}
+	return &gateway{url: srv.URL, db: d, auth: a, trials: trials, server: s}
 }
 
 // addUser creates an account with testPassword directly through auth, as

@@ -82,38 +82,42 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// inspector:T1, inspector:*, admin, inspector:T2, qa_reviewer:T2.
 	rows := []struct {
 		method string
-		route  string // the route template, as refusals name it
+		route  string // the route template, as refusals without credentials name it
 		query  string
 		body   func(caller string) any // nil: no body
 		want   statuses
+		// refused is the object a refusal of a signed-in caller names:
+		// what the service that refused was asked for; "" for the
+		// endpoint itself.
+		refused string
 	}{
-		{"GET", "/healthz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/readyz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/metrics", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/api/v1/openapi.json", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"GET", "/healthz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"GET", "/readyz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"GET", "/metrics", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"GET", "/api/v1/openapi.json", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
 		// Anonymous tries an unknown account; the others their own.
-		{"POST", "/api/v1/auth/login", "", login, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"POST", "/api/v1/auth/logout", "", nil, statuses{who, none, none, none, none, none, none, none, none, none, none, none, none}},
-		{"GET", "/api/v1/me", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/api/v1/audit", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}},
-		{"GET", "/api/v1/audit", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}},
-		{"GET", "/api/v1/audit", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}},
-		{"GET", "/api/v1/audit", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}},
-		{"GET", "/api/v1/audit/verify", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}},
-		{"GET", "/api/v1/audit/verify", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}},
-		{"GET", "/api/v1/audit/verify", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}},
-		{"GET", "/api/v1/audit/verify", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}},
-		{"POST", "/api/v1/users", "", newUser, statuses{who, no, no, no, no, no, no, no, no, no, made, no, no}},
-		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
-		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
-		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}},
+		{"POST", "/api/v1/auth/login", "", login, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"POST", "/api/v1/auth/logout", "", nil, statuses{who, none, none, none, none, none, none, none, none, none, none, none, none}, ""},
+		{"GET", "/api/v1/me", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"GET", "/api/v1/audit", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1"},
+		{"GET", "/api/v1/audit", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2"},
+		{"GET", "/api/v1/audit", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system"},
+		{"GET", "/api/v1/audit", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*"},
+		{"GET", "/api/v1/audit/verify", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1"},
+		{"GET", "/api/v1/audit/verify", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2"},
+		{"GET", "/api/v1/audit/verify", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system"},
+		{"GET", "/api/v1/audit/verify", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*"},
+		{"POST", "/api/v1/users", "", newUser, statuses{who, no, no, no, no, no, no, no, no, no, made, no, no}, ""},
+		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
+		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
+		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
 		// T1 exists (defined from the command line): the data manager's
 		// create passes authorization and meets the existing trial.
-		{"POST", "/api/v1/trials", "", matrixDefinition(""), statuses{who, no, no, no, no, http.StatusConflict, no, no, no, no, no, no, no}},
-		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}},
-		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}},
-		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}},
-		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}},
+		{"POST", "/api/v1/trials", "", matrixDefinition(""), statuses{who, no, no, no, no, http.StatusConflict, no, no, no, no, no, no, no}, "trial/T1"},
+		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1"},
+		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1"},
+		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1"},
+		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1"},
 	}
 
 	// refusal identifies an audit entry recording a refused request.
@@ -153,8 +157,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 				continue
 			}
 			// Without credentials the refusal comes before the handler reads
-			// the trial: it is on the system chain. A caller refused the
-			// audit of one trial is recorded on that trial's chain.
+			// the trial: it is on the system chain, naming the endpoint. A
+			// signed-in caller's refusal is recorded by the service that
+			// refused it, naming what was asked for, on the chain of its
+			// trial (the audit of one trial, a trial's definition).
 			trialID, _ := strings.CutPrefix(row.query, "trial=")
 			if strings.HasPrefix(row.route, "/api/v1/trials") {
 				trialID = "T1" // the trial of the path or body
@@ -162,8 +168,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if trialID == "system" || c.grant == nil {
 				trialID = ""
 			}
-			wantRefusals[refusal{audit.ActionAccessDenied, audit.Denied, ids[c.name],
-				row.method + " " + row.route, trialID}]++
+			object := row.refused
+			if object == "" || c.grant == nil {
+				object = "endpoint/" + row.method + " " + row.route
+			}
+			wantRefusals[refusal{audit.ActionAccessDenied, audit.Denied, ids[c.name], object, trialID}]++
 		}
 	}
 
@@ -171,7 +180,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for _, e := range g.trail(t) {
 		ent := e.entry
 		if ent.Action == audit.ActionAccessDenied || ent.Action == audit.ActionLogin && ent.Outcome != audit.Success {
-			got[refusal{ent.Action, ent.Outcome, ent.Actor.ID, ent.Object.ID, ent.Trial}]++
+			got[refusal{ent.Action, ent.Outcome, ent.Actor.ID, ent.Object.String(), ent.Trial}]++
 		}
 	}
 	for k, n := range wantRefusals {

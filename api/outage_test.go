@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,16 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialgate/trialgate/api"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/postgres"
 	"github.com/trialgate/trialgate/db/postgres/pgtest"
-	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage/fs"
-	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
 // proxy forwards TCP connections to target until cut, so a test can take
@@ -122,15 +117,7 @@ func TestOutagesGive503(t *testing.T) {
 		Password: "a long enough passphrase", Grants: []auth.Grant{{Role: auth.Admin}}}); err != nil {
 		t.Fatal(err)
 	}
-	pipeline, err := ingest.New(ingest.Config{DB: d, Store: store, Trials: registry.New(d, a, nil),
-		Secret: bytes.Repeat([]byte{7}, 32), TempDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Ingest: pipeline, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, trials := newServer(t, d, store, a, log)
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
@@ -192,13 +179,7 @@ func TestOutagesGive503(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	def, err := trial.ParseDefinition([]byte(fmt.Sprintf(ingestTrial, "T-OUT", `"1.2.840.10008.5.1.4.1.1.128"`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := registry.New(d, a, nil).Create(ctx, audit.System("test"), def); err != nil {
-		t.Fatal(err)
-	}
+	createTrial(t, trials, []byte(fmt.Sprintf(ingestTrial, "T-OUT", `"1.2.840.10008.5.1.4.1.1.128"`)))
 	g := &ingestFixture{gateway: &gateway{url: srv.URL, db: d, auth: a}, trial: "T-OUT"}
 	tok := func(user string) string {
 		r := g.do(t, "POST", "/api/v1/auth/login", "", map[string]string{"username": user, "password": "a long enough passphrase"})

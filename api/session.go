@@ -10,6 +10,7 @@ import (
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
 )
 
 const principalKey = "trialgate.principal"
@@ -31,13 +32,13 @@ func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
-		s.deny(c, anonymous(c), trialgate.Errorf(trialgate.EUnauthorized, "missing bearer token"), "")
+		s.deny(c, trialgate.Errorf(trialgate.EUnauthorized, "missing bearer token"))
 		return
 	}
 	p, err := s.auth.Authenticate(c.Request.Context(), token, client(c))
 	if err != nil {
 		if trialgate.ErrorCode(err) == trialgate.EUnauthorized {
-			s.deny(c, anonymous(c), err, "")
+			s.deny(c, err)
 			return
 		}
 		s.fail(c, err)
@@ -52,29 +53,24 @@ func principal(c *gin.Context) *auth.Principal {
 	return c.MustGet(principalKey).(*auth.Principal)
 }
 
-// deny refuses the request with err (a 401 or 403) and records the refusal
-// in the audit trail, on trialID's chain ("" for the system chain), in its
-// own transaction so it survives the refused request.
-func (s *Server) deny(c *gin.Context, who audit.Actor, err error, trialID string) {
-	ev := audit.Event{
-		Action:  audit.ActionAccessDenied,
-		Outcome: audit.Denied,
-		Object:  audit.Object{Type: "endpoint", ID: c.Request.Method + " " + route(c)},
-		Trial:   trialID,
-		Reason:  trialgate.ErrorMessage(err),
-	}
-	if rerr := s.db.Record(c.Request.Context(), who, ev); rerr != nil {
+// endpoint is the audit object of a refused request: its method and route.
+func endpoint(c *gin.Context) audit.Object {
+	return audit.Object{Type: "endpoint", ID: c.Request.Method + " " + route(c)}
+}
+
+// deny refuses a request without valid credentials with err (a 401) and
+// records the refusal on the system chain, in its own transaction so it
+// survives the refused request. Refusals of signed-in callers are recorded
+// by the services that authorize them (auth.Require).
+func (s *Server) deny(c *gin.Context, err error) {
+	ev := audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied, Object: endpoint(c),
+		Reason: trialgate.ErrorMessage(err)}
+	if rerr := s.db.Record(c.Request.Context(), anonymous(c), db.System, ev); rerr != nil {
 		// Fail closed: without its audit entry the refusal is an error.
 		s.fail(c, rerr)
 		return
 	}
 	s.fail(c, err)
-}
-
-// forbid refuses an authenticated caller (403), audited.
-func (s *Server) forbid(c *gin.Context, p *auth.Principal, trialID, format string, args ...any) error {
-	s.deny(c, p.Actor(""), trialgate.Errorf(trialgate.EForbidden, format, args...), trialID)
-	return nil
 }
 
 type loginRequest struct {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,16 +9,13 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/trialgate/trialgate"
-	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
-// The trial definition endpoints. Only a data manager of the trial defines,
-// changes and approves it: the administrator manages accounts and grants
-// and never trial data (DESIGN.md section 3), so an admin grant does not
-// suffice. Reading a definition needs any grant covering the trial (an
-// all-trials inspector or QA reviewer included).
+// The trial definition endpoints. trial.Service decides who may do what:
+// only a data manager of the trial defines, changes and approves it (the
+// administrator manages accounts and grants, never trial data); anyone
+// taking part in the trial reads it.
 
 // signatureJSON is the manifestation of an approval signature (21 CFR
 // 11.50): printed name, time and meaning, with the signer's id, the signed
@@ -47,7 +43,7 @@ type versionJSON struct {
 	Definition json.RawMessage `json:"definition,omitempty"`
 }
 
-func versionOf(v registry.Version, withDefinition bool) versionJSON {
+func versionOf(v trial.Version, withDefinition bool) versionJSON {
 	out := versionJSON{Trial: v.Trial, Version: v.Version, SHA256: v.SHA256, CreatedAt: v.Created,
 		CreatedBy: v.CreatedBy, AuthorName: v.AuthorName, Reason: v.Reason}
 	if withDefinition {
@@ -69,9 +65,6 @@ func versionOf(v registry.Version, withDefinition bool) versionJSON {
 	return out
 }
 
-// registry returns the trial definition service.
-func (s *Server) registry() *registry.Service { return registry.New(s.db, s.auth, nil) }
-
 // trialParam returns the trial id of the path, or "" when it is not a
 // valid id (it then names no trial's audit chain).
 func trialParam(c *gin.Context) string {
@@ -82,17 +75,6 @@ func trialParam(c *gin.Context) string {
 	return id
 }
 
-// asDataManager returns the caller if they are a data manager of trialID;
-// otherwise it refuses (403, audited on the trial's chain) and returns nil.
-func (s *Server) asDataManager(c *gin.Context, trialID, msg string) *auth.Principal {
-	p := principal(c)
-	if trialID == "" || !p.Has(auth.DataManager, trialID, "") {
-		s.forbid(c, p, trialID, "%s", msg)
-		return nil
-	}
-	return p
-}
-
 // createTrial defines a new trial: POST /api/v1/trials with the definition
 // as the body.
 func (s *Server) createTrial(c *gin.Context) error {
@@ -100,25 +82,7 @@ func (s *Server) createTrial(c *gin.Context) error {
 	if err := s.decodeJSON(c, &raw); err != nil {
 		return err
 	}
-	// Authorize on the id before validating, so that only a data manager
-	// of the trial learns what is wrong with a definition.
-	var head struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(raw, &head) // a malformed id is refused below
-	trialID := head.ID
-	if !trial.ValidID(trialID) {
-		trialID = ""
-	}
-	p := s.asDataManager(c, trialID, "only a data manager of the trial may define it")
-	if p == nil {
-		return nil
-	}
-	def, err := trial.ParseDefinition(raw)
-	if err != nil {
-		return err
-	}
-	v, err := s.registry().Create(c.Request.Context(), p.Actor(auth.DataManager), def)
+	v, err := s.trials.Create(c.Request.Context(), principal(c), raw)
 	if err != nil {
 		return err
 	}
@@ -134,26 +98,11 @@ type changeRequest struct {
 
 // changeTrial records a new version of a definition.
 func (s *Server) changeTrial(c *gin.Context) error {
-	trialID := trialParam(c)
-	p := s.asDataManager(c, trialID, "only a data manager of the trial may change its definition")
-	if p == nil {
-		return nil
-	}
 	var req changeRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if len(req.Definition) == 0 {
-		return trialgate.Errorf(trialgate.EInvalid, "definition: required")
-	}
-	def, err := trial.ParseDefinition(req.Definition)
-	if err != nil {
-		return err
-	}
-	if def.ID != trialID {
-		return trialgate.Errorf(trialgate.EInvalid, "definition.id: %q does not match the trial %q of the path", def.ID, trialID)
-	}
-	v, err := s.registry().Change(c.Request.Context(), p.Actor(auth.DataManager), def, req.Reason)
+	v, err := s.trials.Change(c.Request.Context(), principal(c), c.Param("trial"), req.Definition, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -161,27 +110,10 @@ func (s *Server) changeTrial(c *gin.Context) error {
 	return nil
 }
 
-// readerOfTrial returns the caller if any grant of theirs covers the trial;
-// otherwise it refuses (403, audited) and returns nil.
-func (s *Server) readerOfTrial(c *gin.Context, trialID string) *auth.Principal {
-	p := principal(c)
-	for _, g := range p.Grants {
-		if trialID != "" && (g.Covers(trialID, "") || g.Trial == trialID) {
-			return p
-		}
-	}
-	s.forbid(c, p, trialID, "no role in this trial")
-	return nil
-}
-
 // getTrial returns a trial's current version (with its definition) and
 // the list of all versions.
 func (s *Server) getTrial(c *gin.Context) error {
-	trialID := trialParam(c)
-	if s.readerOfTrial(c, trialID) == nil {
-		return nil
-	}
-	t, err := s.registry().Get(c.Request.Context(), trialID)
+	t, err := s.trials.Get(c.Request.Context(), principal(c), c.Param("trial"))
 	if err != nil {
 		return err
 	}
@@ -205,15 +137,11 @@ func versionParam(c *gin.Context) (int, error) {
 
 // getVersion returns one version with its definition.
 func (s *Server) getVersion(c *gin.Context) error {
-	trialID := trialParam(c)
-	if s.readerOfTrial(c, trialID) == nil {
-		return nil
-	}
 	n, err := versionParam(c)
 	if err != nil {
 		return err
 	}
-	v, err := s.registry().Version(c.Request.Context(), trialID, n)
+	v, err := s.trials.Version(c.Request.Context(), principal(c), c.Param("trial"), n)
 	if err != nil {
 		return err
 	}
@@ -230,11 +158,6 @@ type approveRequest struct {
 
 // approveVersion approves a version by electronic signature.
 func (s *Server) approveVersion(c *gin.Context) error {
-	trialID := trialParam(c)
-	p := s.asDataManager(c, trialID, "only a data manager of the trial may approve its definition")
-	if p == nil {
-		return nil
-	}
 	n, err := versionParam(c)
 	if err != nil {
 		return err
@@ -243,19 +166,8 @@ func (s *Server) approveVersion(c *gin.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Password == "" {
-		return trialgate.Errorf(trialgate.EInvalid, "password: required to sign")
-	}
-	v, err := s.registry().Approve(c.Request.Context(), p, trialID, n, req.Password, req.Meaning)
-	var te *trialgate.Error
-	if errors.As(err, &te) && te.Code == trialgate.EForbidden {
-		// Self-approval: refused and audited like any other 403.
-		return s.forbid(c, p, trialID, "%s", te.Message)
-	}
+	v, err := s.trials.Approve(c.Request.Context(), principal(c), c.Param("trial"), n, req.Password, req.Meaning)
 	if err != nil {
-		return err
-	}
-	if err := s.awaitChained(c.Request.Context()); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, versionOf(v, true))

@@ -9,7 +9,6 @@ import (
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
 // trialDefinition returns a valid definition of trial id as generic JSON;
@@ -39,11 +38,19 @@ func defineTrial(t testing.TB, g *gateway, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := trial.ParseDefinition(b)
-	if err != nil {
+	createTrial(t, g.trials, b)
+}
+
+// createTrial defines a trial from its JSON as the command line does: a
+// system component holding the trial's data_manager grant.
+func createTrial(t testing.TB, trials *trial.Service, raw []byte) {
+	t.Helper()
+	var head struct{ ID string }
+	if err := json.Unmarshal(raw, &head); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.New(g.db, g.auth, nil).Create(context.Background(), audit.System("test"), def); err != nil {
+	op := auth.Operator("test", "", "", auth.Grant{Role: auth.DataManager, Trial: head.ID})
+	if _, err := trials.Create(context.Background(), op, raw); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -178,7 +185,7 @@ func TestTrialEndToEnd(t *testing.T) {
 		case audit.ActionSignFailed:
 			signFailed++
 		case audit.ActionAccessDenied:
-			if ent.Object.ID == "POST /api/v1/trials/:trial/versions/:n/approve" && ent.Actor.ID == aliceID && ent.Trial == "T9" {
+			if ent.Object.String() == "trial_version/T9/2" && ent.Actor.ID == aliceID && ent.Trial == "T9" {
 				denied++
 			}
 		}

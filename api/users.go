@@ -9,6 +9,7 @@ import (
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
 )
 
 // The account endpoints are for administrators only. Accounts are never
@@ -70,24 +71,22 @@ func grantsOf(in []grantJSON) ([]auth.Grant, error) {
 	return out, nil
 }
 
-// asAdmin returns the caller if they hold the admin role. Otherwise it
-// refuses the request (403, audited on the system chain) and returns nil;
-// the handler then returns nil.
-func (s *Server) asAdmin(c *gin.Context) *auth.Principal {
+// asAdmin returns the caller if they hold the admin role; otherwise the
+// request is refused (403, recorded on the system chain).
+func (s *Server) asAdmin(c *gin.Context) (*auth.Principal, error) {
 	p := principal(c)
-	if !p.Has(auth.Admin, "", "") {
-		s.forbid(c, p, "", "only an administrator may manage accounts")
-		return nil
+	if _, err := auth.Require(c.Request.Context(), s.db, p, db.System, endpoint(c),
+		"only an administrator may manage accounts", auth.Admin); err != nil {
+		return nil, err
 	}
-	return p
+	return p, nil
 }
 
-// refuseOr passes err on, except that a refusal by auth (an administrator
-// changing their own account) is recorded in the audit trail as every 403 is.
-func (s *Server) refuseOr(c *gin.Context, p *auth.Principal, err error) error {
+// refused records a refusal by auth (an administrator changing their own
+// account), as every 403 is recorded, and passes any other error on.
+func (s *Server) refused(c *gin.Context, p *auth.Principal, err error) error {
 	if trialgate.ErrorCode(err) == trialgate.EForbidden {
-		s.deny(c, p.Actor(auth.Admin), err, "")
-		return nil
+		return auth.Deny(c.Request.Context(), s.db, p, db.System, endpoint(c), trialgate.ErrorMessage(err))
 	}
 	return err
 }
@@ -101,9 +100,9 @@ type createUserRequest struct {
 
 // createUser creates an account (201 with the account and its grants).
 func (s *Server) createUser(c *gin.Context) error {
-	p := s.asAdmin(c)
-	if p == nil {
-		return nil
+	p, err := s.asAdmin(c)
+	if err != nil {
+		return err
 	}
 	var req createUserRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -141,9 +140,9 @@ type patchUserRequest struct {
 // part way leaves the account with no more privilege than before or after.
 // Asking for the state the account already has changes nothing.
 func (s *Server) patchUser(c *gin.Context) error {
-	p := s.asAdmin(c)
-	if p == nil {
-		return nil
+	p, err := s.asAdmin(c)
+	if err != nil {
+		return err
 	}
 	var req patchUserRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -154,7 +153,6 @@ func (s *Server) patchUser(c *gin.Context) error {
 	}
 	var want []auth.Grant
 	if req.Grants != nil {
-		var err error
 		if want, err = grantsOf(*req.Grants); err != nil {
 			return err
 		}
@@ -187,22 +185,22 @@ func (s *Server) patchUser(c *gin.Context) error {
 	by := p.Actor(auth.Admin)
 	for _, g := range revoke {
 		if err := s.auth.RevokeGrant(ctx, by, cur.Username, g); err != nil {
-			return s.refuseOr(c, p, err)
+			return s.refused(c, p, err)
 		}
 	}
 	if req.Active != nil && !*req.Active && cur.Active {
 		if err := s.auth.Deactivate(ctx, by, cur.Username); err != nil {
-			return s.refuseOr(c, p, err)
+			return s.refused(c, p, err)
 		}
 	}
 	for _, g := range add {
 		if err := s.auth.AddGrant(ctx, by, cur.Username, g); err != nil {
-			return s.refuseOr(c, p, err)
+			return s.refused(c, p, err)
 		}
 	}
 	if req.Active != nil && *req.Active && !cur.Active {
 		if err := s.auth.Activate(ctx, by, cur.Username); err != nil {
-			return s.refuseOr(c, p, err)
+			return s.refused(c, p, err)
 		}
 	}
 	a, err := s.auth.GetUser(ctx, cur.Username)
@@ -215,8 +213,8 @@ func (s *Server) patchUser(c *gin.Context) error {
 
 // listUsers returns every account, active or not, with its live grants.
 func (s *Server) listUsers(c *gin.Context) error {
-	if s.asAdmin(c) == nil {
-		return nil
+	if _, err := s.asAdmin(c); err != nil {
+		return err
 	}
 	accounts, err := s.auth.ListUsers(c.Request.Context())
 	if err != nil {
@@ -232,8 +230,8 @@ func (s *Server) listUsers(c *gin.Context) error {
 
 // getUser returns one account with its live grants.
 func (s *Server) getUser(c *gin.Context) error {
-	if s.asAdmin(c) == nil {
-		return nil
+	if _, err := s.asAdmin(c); err != nil {
+		return err
 	}
 	a, err := s.auth.GetUser(c.Request.Context(), c.Param("username"))
 	if err != nil {

@@ -14,7 +14,8 @@ var t0 = time.Date(2026, 11, 23, 15, 4, 5, 123456789, time.UTC)
 func entry(action Action) *Entry {
 	return &Entry{Time: t0, Actor: Actor{ID: "u_1", Username: "alice", FullName: "Alice Ä", Role: "inspector",
 		Session: "s_1", IP: "192.0.2.7", UserAgent: "test/1"},
-		Event: Event{Action: action, Object: Object{Type: "user", ID: "u_2"}, Trial: "T1", Site: "S1",
+		Trial: "T1", Site: "S1",
+		Event: Event{Action: action, Object: Object{Type: "user", ID: "u_2"},
 			Before: map[string]any{"active": true}, After: map[string]any{"active": false, "note": "<&>"}, Reason: "left the study"}}
 }
 

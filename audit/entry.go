@@ -70,12 +70,11 @@ type Signature struct {
 }
 
 // Event is what domain code records about one change, access or attempt. The
-// transaction that records it adds the time and the actor.
+// transaction that records it adds the time, the actor, and the trial and
+// site of its scope: domain code never names the chain an event goes to.
 type Event struct {
 	Action    Action
 	Object    Object
-	Trial     string
-	Site      string
 	Before    any // JSON-encodable, the changed fields only
 	After     any
 	Reason    string
@@ -83,10 +82,14 @@ type Event struct {
 	Outcome   Outcome // defaults to Success
 }
 
-// Entry is a complete audit entry before it is chained.
+// Entry is a complete audit entry before it is chained: an event with its
+// time, actor and scope. Trial and Site are "" for the system chain and for
+// changes to a trial as a whole.
 type Entry struct {
 	Time  time.Time
 	Actor Actor
+	Trial string
+	Site  string
 	Event
 }
 
@@ -223,8 +226,9 @@ func Decode(b []byte) (*Entry, error) {
 		Time: t,
 		Actor: Actor{ID: w.Actor.ID, Username: w.Actor.Username, FullName: w.Actor.Name, Role: w.Actor.Role,
 			Session: w.Session, IP: w.IP, UserAgent: w.UserAgent},
-		Event: Event{Action: w.Action, Trial: w.Trial, Site: w.Site, Reason: w.Reason,
-			Signature: w.Signature, Outcome: w.Outcome},
+		Trial: w.Trial,
+		Site:  w.Site,
+		Event: Event{Action: w.Action, Reason: w.Reason, Signature: w.Signature, Outcome: w.Outcome},
 	}
 	if w.Object != nil {
 		e.Object = *w.Object

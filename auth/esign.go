@@ -84,7 +84,7 @@ func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning stri
 		After: map[string]any{"meaning": meaning, "record_sha256": sum}}
 	recordRefusal := func(outcome audit.Outcome, reason string) error {
 		ev.Outcome, ev.Reason = outcome, reason
-		if err := s.db.Record(ctx, actor, ev); err != nil {
+		if err := s.db.Record(ctx, actor, db.System, ev); err != nil {
 			return fmt.Errorf("auth: sign: %w", err)
 		}
 		return nil
@@ -125,7 +125,7 @@ func (s *Service) Sign(ctx context.Context, p *Principal, password, meaning stri
 	if cr.failures > 0 {
 		// The right password ends a run of failures, as a login does;
 		// unlike a login it writes nothing else, so it needs its own entry.
-		err := s.db.Write(ctx, actor, func(tx *db.Tx) error {
+		err := s.db.Write(ctx, actor, db.System, func(tx *db.Tx) error {
 			n, err := tx.Exec(ctx, resetFailures, cr.ID, true, micros(now))
 			if err != nil {
 				return err

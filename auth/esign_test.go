@@ -99,14 +99,14 @@ func TestSignatureDetectsChangedRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The caller records the signature with the signed change.
-		err = e.db.Write(ctx, p.Actor(auth.Reader), func(tx *db.Tx) error {
+		err = e.db.Write(ctx, p.Actor(auth.Reader), db.TrialScope("T1"), func(tx *db.Tx) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO signed_doc (id, body) VALUES ($1, $2)`, "rt_7", body); err != nil {
 				return err
 			}
 			// A stand-in action: the signed domain actions (read.signed...)
 			// belong to packages not written yet.
 			return tx.Audit(audit.Event{Action: audit.ActionAuditVerified, Object: audit.Object{Type: "doc", ID: "rt_7"},
-				Trial: "T1", Signature: &sig})
+				Signature: &sig})
 		})
 		if err != nil {
 			t.Fatal(err)

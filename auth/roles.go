@@ -230,3 +230,15 @@ func (p *Principal) Actor(role Role) audit.Actor {
 
 // normalizeUsername is the form a typed username is looked up in.
 func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Member returns the role of the first grant by which p takes part in a
+// trial at all: one naming the trial (a site uploader's included) or every
+// trial. An administrator manages accounts, not trials, and is no member.
+func (p *Principal) Member(trialID string) (Role, bool) {
+	for _, g := range p.Grants {
+		if g.Role != Admin && trialID != "" && (g.Trial == trialID || g.Trial == AllTrials) {
+			return g.Role, true
+		}
+	}
+	return "", false
+}

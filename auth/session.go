@@ -215,7 +215,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	ev := audit.Event{Action: audit.ActionLogin, After: attemptedUsername(name)}
 	record := func(outcome audit.Outcome, reason string) error {
 		ev.Outcome, ev.Reason = outcome, reason
-		if err := s.db.Record(ctx, anon, ev); err != nil {
+		if err := s.db.Record(ctx, anon, db.System, ev); err != nil {
 			return fmt.Errorf("auth: login: %w", err)
 		}
 		return nil
@@ -265,7 +265,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	sess.User.LockedUntil = time.Time{}
 	actor := audit.Actor{ID: cr.ID, Username: cr.Username, FullName: cr.FullName, Session: sess.ID,
 		IP: c.IP, UserAgent: c.UserAgent}
-	err := s.db.Write(ctx, actor, func(tx *db.Tx) error {
+	err := s.db.Write(ctx, actor, db.System, func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, resetFailures, cr.ID, true, micros(now))
 		if err != nil {
 			return err
@@ -300,7 +300,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 // count reaches the threshold, the lock and its auth.locked_out entry.
 // locked reports whether this failure locked the account.
 func (s *Service) countFailure(ctx context.Context, actor audit.Actor, id string, ev audit.Event, now time.Time) (locked bool, err error) {
-	err = s.db.Write(ctx, actor, func(tx *db.Tx) error {
+	err = s.db.Write(ctx, actor, db.System, func(tx *db.Tx) error {
 		locked = false
 		n, err := tx.Exec(ctx, countFailure, id, micros(now))
 		if err != nil {
@@ -416,7 +416,7 @@ func (s *Service) Authenticate(ctx context.Context, token string, client Client)
 // concurrent request that ended it first leaves nothing to record. It
 // always returns the error to give the client.
 func (s *Service) expire(ctx context.Context, p *Principal, now time.Time, why, reason string) error {
-	err := s.db.Write(ctx, p.Actor(""), func(tx *db.Tx) error {
+	err := s.db.Write(ctx, p.Actor(""), db.System, func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, endSession, p.SessionID, micros(now), why)
 		if err != nil {
 			return err
@@ -440,7 +440,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 		return trialgate.Errorf(trialgate.EUnauthorized, "not logged in")
 	}
 	now := s.now()
-	err := s.db.Write(ctx, p.Actor(""), func(tx *db.Tx) error {
+	err := s.db.Write(ctx, p.Actor(""), db.System, func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, endSession, p.SessionID, micros(now), endLogout)
 		if err != nil {
 			return err

@@ -170,7 +170,7 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 	}
 	now := s.now()
 	u := User{ID: newID("u_"), Username: nu.Username, FullName: nu.FullName, Active: true, Created: now}
-	err = s.db.Write(ctx, by, func(tx *db.Tx) error {
+	err = s.db.Write(ctx, by, db.System, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, insertUser, u.ID, u.Username, u.FullName, true, hash, micros(now), by.ID); err != nil {
 			if errors.Is(err, db.ErrDuplicate) {
 				return trialgate.Errorf(trialgate.EConflict, "username %q is already taken", u.Username)
@@ -213,7 +213,7 @@ func (s *Service) AddGrant(ctx context.Context, by audit.Actor, username string,
 	if err := g.Validate(); err != nil {
 		return fmt.Errorf("auth: add grant: %w", err)
 	}
-	err := s.db.Write(ctx, by, func(tx *db.Tx) error {
+	err := s.db.Write(ctx, by, db.System, func(tx *db.Tx) error {
 		u, err := s.userNamed(ctx, tx, normalizeUsername(username))
 		if err != nil {
 			return err
@@ -245,7 +245,7 @@ func (s *Service) RevokeGrant(ctx context.Context, by audit.Actor, username stri
 	if err := g.Validate(); err != nil {
 		return fmt.Errorf("auth: revoke grant: %w", err)
 	}
-	err := s.db.Write(ctx, by, func(tx *db.Tx) error {
+	err := s.db.Write(ctx, by, db.System, func(tx *db.Tx) error {
 		u, err := s.userNamed(ctx, tx, normalizeUsername(username))
 		if err != nil {
 			return err
@@ -304,7 +304,7 @@ func (s *Service) Activate(ctx context.Context, by audit.Actor, username string)
 }
 
 func (s *Service) setActive(ctx context.Context, by audit.Actor, username string, active bool) error {
-	return s.db.Write(ctx, by, func(tx *db.Tx) error {
+	return s.db.Write(ctx, by, db.System, func(tx *db.Tx) error {
 		u, err := s.userNamed(ctx, tx, normalizeUsername(username))
 		if err != nil {
 			return err

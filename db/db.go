@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,8 @@ type Options struct {
 	// SequencerBatch is the most entries chained in one sequencer
 	// transaction; 0 means 5000.
 	SequencerBatch int
+	// Guards vet every change before it commits (see Guard), in order.
+	Guards []Guard
 }
 
 // DB is the database. Its handles are unexported: the only ways to change
@@ -100,6 +103,7 @@ type DB struct {
 
 	interval time.Duration
 	batch    int
+	guards   []Guard
 
 	// inline serialises inline chaining (SQLite has one writer anyway).
 	inline sync.Mutex
@@ -133,7 +137,7 @@ func New(write, read *sql.DB, d Dialect, o Options) *DB {
 		o.SequencerBatch = 5000
 	}
 	return &DB{write: write, read: read, dialect: d, clock: o.Clock, log: o.Logger,
-		interval: o.SequencerInterval, batch: o.SequencerBatch}
+		interval: o.SequencerInterval, batch: o.SequencerBatch, guards: slices.Clone(o.Guards)}
 }
 
 // Dialect returns the name of the backend.

@@ -84,7 +84,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		applied := false
-		err := d.Write(ctx, audit.System("migrate"), func(tx *Tx) error {
+		// No guards: a migration changes the schema, not regulated data,
+		// and runs before the tables a guard reads exist.
+		_, err := d.writeTx(ctx, audit.System("migrate"), System, nil, func(tx *Tx) error {
 			if lock := d.dialect.MigrationLockSQL(); lock != "" {
 				if _, err := tx.tx.ExecContext(ctx, lock); err != nil {
 					return fmt.Errorf("lock: %w", err)

@@ -8,17 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 )
 
 // Tx is the unit of work: the one way to change regulated data. Every change
 // made through Exec must be described by at least one Audit event before the
 // function passed to Write returns; the events are written by the same
-// transaction's commit.
+// transaction's commit, stamped with its actor and scope.
 type Tx struct {
 	tx      *sql.Tx
 	db      *DB
 	actor   audit.Actor
+	scope   Scope
 	changed bool
 	pending []pending
 }
@@ -84,11 +86,24 @@ func (t *Tx) noteQuery(query string) {
 // Actor returns who this transaction acts for.
 func (t *Tx) Actor() audit.Actor { return t.actor }
 
-// Audit records an event of this transaction, attributed to its actor and
-// stamped with the server's clock. The entry is encoded now, so an invalid
-// event fails the transaction before anything commits.
+// Events returns the events recorded so far, for guards that treat some
+// actions differently (a lock guard lets the release of its own lock
+// through).
+func (t *Tx) Events() []audit.Event {
+	evs := make([]audit.Event, len(t.pending))
+	for i, p := range t.pending {
+		evs[i] = p.entry.Event
+	}
+	return evs
+}
+
+// Audit records an event of this transaction, attributed to its actor,
+// stamped with the server's clock and with the trial and site of its scope.
+// The entry is encoded now, so an invalid event fails the transaction
+// before anything commits.
 func (t *Tx) Audit(ev audit.Event) error {
-	e := audit.Entry{Time: t.db.clock().UTC().Truncate(time.Microsecond), Actor: t.actor, Event: ev}
+	e := audit.Entry{Time: t.db.clock().UTC().Truncate(time.Microsecond), Actor: t.actor,
+		Trial: t.scope.Trial, Site: t.scope.Site, Event: ev}
 	c, err := audit.Encode(&e)
 	if err != nil {
 		return err
@@ -97,13 +112,35 @@ func (t *Tx) Audit(ev audit.Event) error {
 	return nil
 }
 
-// Write runs fn in a transaction acting for actor and commits its changes
-// together with their audit entries. If fn fails, or changed data without
-// recording an event, nothing is written.
-func (d *DB) Write(ctx context.Context, actor audit.Actor, fn func(*Tx) error) error {
+// Write runs fn in a transaction acting for actor in scope, runs the guards
+// over its changes (see Guard), and commits the changes together with their
+// audit entries, on the scope's chain. If fn fails, or changed data without
+// recording an event, nothing is written. If a guard refuses, nothing is
+// written either, and the attempt is recorded as denied: the first event fn
+// recorded names what was attempted.
+func (d *DB) Write(ctx context.Context, actor audit.Actor, scope Scope, fn func(*Tx) error) error {
 	if actor.ID == "" {
 		return errors.New("db: write without an actor")
 	}
+	if err := scope.Validate(); err != nil {
+		return err
+	}
+	attempt, err := d.writeTx(ctx, actor, scope, d.guards, fn)
+	if attempt != nil {
+		// Recorded after the refused transaction has ended: on SQLite it
+		// held the one writer.
+		if rerr := d.Record(ctx, actor, scope, *attempt); rerr != nil {
+			// Fail closed: a refusal without its entry is an error.
+			return fmt.Errorf("db: record the refused change: %w", rerr)
+		}
+	}
+	return err
+}
+
+// writeTx is Write's transaction, vetted by guards. When a guard refuses, it
+// returns the event that records the refused attempt along with the guard's
+// error.
+func (d *DB) writeTx(ctx context.Context, actor audit.Actor, scope Scope, guards []Guard, fn func(*Tx) error) (*audit.Event, error) {
 	if !d.dialect.Sequenced() {
 		// One writer: chaining reads and advances the chain heads inside
 		// the transaction, so transactions must not interleave.
@@ -112,15 +149,28 @@ func (d *DB) Write(ctx context.Context, actor audit.Actor, fn func(*Tx) error) e
 	}
 	sqlTx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
-		return d.classify(fmt.Errorf("db: begin: %w", err))
+		return nil, d.classify(fmt.Errorf("db: begin: %w", err))
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, db: d, actor: actor}
+	tx := &Tx{tx: sqlTx, db: d, actor: actor, scope: scope}
 	if err := fn(tx); err != nil {
-		return d.classify(err)
+		return nil, d.classify(err)
 	}
 	if tx.changed && len(tx.pending) == 0 {
-		return ErrUnaudited
+		return nil, ErrUnaudited
+	}
+	if tx.changed {
+		for _, g := range guards {
+			if err := g.Check(ctx, tx, scope); err != nil {
+				err = d.classify(err)
+				if c := trialgate.ErrorCode(err); c == trialgate.EInternal || c == trialgate.EUnavailable {
+					return nil, fmt.Errorf("db: guard: %w", err)
+				}
+				first := tx.pending[0].entry
+				return &audit.Event{Action: first.Action, Object: first.Object, Outcome: audit.Denied,
+					Reason: trialgate.ErrorMessage(err)}, err
+			}
+		}
 	}
 	if len(tx.pending) > 0 {
 		if d.dialect.Sequenced() {
@@ -129,25 +179,25 @@ func (d *DB) Write(ctx context.Context, actor audit.Actor, fn func(*Tx) error) e
 			err = d.chainInline(ctx, sqlTx, tx.pending)
 		}
 		if err != nil {
-			return d.classify(fmt.Errorf("db: append audit: %w", err))
+			return nil, d.classify(fmt.Errorf("db: append audit: %w", err))
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return d.classify(fmt.Errorf("db: commit: %w", err))
+		return nil, d.classify(fmt.Errorf("db: commit: %w", err))
 	}
 	d.stats.appended.Add(int64(len(tx.pending)))
 	if !d.dialect.Sequenced() {
 		d.stats.chained.Add(int64(len(tx.pending)))
 	}
-	return nil
+	return nil, nil
 }
 
-// Record writes audit events that accompany no change: a denied or failed
-// attempt, or a read of regulated data. They commit in their own
+// Record writes audit events that accompany no change, in scope: a denied
+// or failed attempt, or a read of regulated data. They commit in their own
 // transaction, so a refusal that rolls back the request still leaves its
-// trace.
-func (d *DB) Record(ctx context.Context, actor audit.Actor, events ...audit.Event) error {
-	return d.Write(ctx, actor, func(tx *Tx) error {
+// trace. Guards do not run: a lock stops changes, never their record.
+func (d *DB) Record(ctx context.Context, actor audit.Actor, scope Scope, events ...audit.Event) error {
+	return d.Write(ctx, actor, scope, func(tx *Tx) error {
 		for _, ev := range events {
 			if err := tx.Audit(ev); err != nil {
 				return err

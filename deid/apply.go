@@ -7,7 +7,6 @@ import (
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Subject places an object in the trial. Its codes are the trial's own
@@ -167,7 +166,7 @@ func (p *Profile) meta(meta *dicom.Dataset, inst string, c *Counts) {
 		return
 	}
 	if meta.Get(dicom.MediaStorageSOPInstanceUID) != nil {
-		if p.has[trial.RetainUIDs] {
+		if p.has[RetainUIDs] {
 			c.Kept++
 		} else {
 			c.Remapped++
@@ -201,7 +200,7 @@ func (p *Profile) newApplier(class string, s Subject, c *Counts) *applier {
 	if a.conds == nil {
 		a.conds = p.unknown
 	}
-	if p.has[trial.RetainLongModifiedDates] {
+	if p.has[RetainLongModifiedDates] {
 		a.offset = p.dateOffset(s.Subject)
 	}
 	return a

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // The marker corpus: objects holding every row of Table E.1-1, each with a
@@ -213,24 +212,24 @@ func encode(t *testing.T, meta, ds *dicom.Dataset) []byte {
 func TestDeidMarkerCorpus(t *testing.T) {
 	configs := []struct {
 		name string
-		cfg  trial.Deid
+		cfg  Config
 	}{
-		{"basic", trial.Deid{}},
-		{"all_full_dates", trial.Deid{Options: []string{trial.RetainLongFullDates, trial.RetainPatientCharacteristics,
-			trial.RetainDeviceIdentity, trial.RetainInstitutionIdentity, trial.RetainUIDs, trial.RetainSafePrivate,
-			trial.CleanDescriptors, trial.CleanStructuredContent, trial.CleanGraphics}, SafePrivate: []string{"0011,SAFE CO,05"}}},
-		{"all_modified_dates", trial.Deid{Options: []string{trial.RetainLongModifiedDates, trial.RetainPatientCharacteristics,
-			trial.RetainDeviceIdentity, trial.RetainInstitutionIdentity, trial.RetainSafePrivate,
-			trial.CleanDescriptors, trial.CleanStructuredContent, trial.CleanGraphics}, SafePrivate: []string{"0011,SAFE CO,05"}}},
+		{"basic", Config{}},
+		{"all_full_dates", Config{Options: []string{RetainLongFullDates, RetainPatientCharacteristics,
+			RetainDeviceIdentity, RetainInstitutionIdentity, RetainUIDs, RetainSafePrivate,
+			CleanDescriptors, CleanStructuredContent, CleanGraphics}, SafePrivate: []string{"0011,SAFE CO,05"}}},
+		{"all_modified_dates", Config{Options: []string{RetainLongModifiedDates, RetainPatientCharacteristics,
+			RetainDeviceIdentity, RetainInstitutionIdentity, RetainSafePrivate,
+			CleanDescriptors, CleanStructuredContent, CleanGraphics}, SafePrivate: []string{"0011,SAFE CO,05"}}},
 	}
-	for _, o := range trial.DeidOptions() {
-		cfg := trial.Deid{Options: []string{o}}
-		if o == trial.RetainSafePrivate {
+	for _, o := range Options() {
+		cfg := Config{Options: []string{o}}
+		if o == RetainSafePrivate {
 			cfg.SafePrivate = []string{"0011,SAFE CO,05"}
 		}
 		configs = append(configs, struct {
 			name string
-			cfg  trial.Deid
+			cfg  Config
 		}{o, cfg})
 	}
 	// Control: before de-identification every marker is in the encoding,
@@ -334,7 +333,7 @@ func trialWritten(t dicom.Tag) bool {
 }
 
 // mustProfile compiles cfg for the test trial with a fixed key.
-func mustProfile(t testing.TB, cfg trial.Deid) *Profile {
+func mustProfile(t testing.TB, cfg Config) *Profile {
 	t.Helper()
 	p, err := New("TRIAL-1", cfg, testKey())
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 var subj = Subject{Site: "S1", Subject: "SUBJ-1", Visit: "BL"}
@@ -50,7 +49,7 @@ func item(es ...*dicom.Element) *dicom.Dataset {
 
 // Each action of the basic profile on a CT, by VR.
 func TestDeidActions(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	orig := "1.2.826.0.1.3680043.2.1.7"
 	tests := []struct {
 		name  string
@@ -110,7 +109,7 @@ func TestDeidActions(t *testing.T) {
 
 // The conditional rows resolve by the IOD's Type of the attribute.
 func TestDeidConditionalPerIOD(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	tests := []struct {
 		class string
 		tag   dicom.Tag
@@ -169,24 +168,24 @@ func TestDeidOptions(t *testing.T) {
 		want   action
 	}{
 		{"", dicom.StudyDate, actZero},
-		{trial.RetainLongFullDates, dicom.StudyDate, actKeep},
-		{trial.RetainLongModifiedDates, dicom.StudyDate, actShift},
-		{trial.RetainPatientCharacteristics, dicom.PatientSex, actKeep},
-		{trial.RetainPatientCharacteristics, 0x00102110, actClean}, // Allergies
-		{trial.RetainDeviceIdentity, tagStationName, actKeep},
-		{trial.RetainInstitutionIdentity, dicom.InstitutionName, actKeep},
-		{trial.RetainUIDs, dicom.StudyInstanceUID, actKeep},
+		{RetainLongFullDates, dicom.StudyDate, actKeep},
+		{RetainLongModifiedDates, dicom.StudyDate, actShift},
+		{RetainPatientCharacteristics, dicom.PatientSex, actKeep},
+		{RetainPatientCharacteristics, 0x00102110, actClean}, // Allergies
+		{RetainDeviceIdentity, tagStationName, actKeep},
+		{RetainInstitutionIdentity, dicom.InstitutionName, actKeep},
+		{RetainUIDs, dicom.StudyInstanceUID, actKeep},
 		{"", dicom.StudyInstanceUID, actRemap},
-		{trial.CleanDescriptors, dicom.StudyDescription, actClean},
+		{CleanDescriptors, dicom.StudyDescription, actClean},
 		{"", dicom.StudyDescription, actRemove},
-		{trial.CleanStructuredContent, tagContentSequence, actClean},
-		{trial.CleanGraphics, 0x60003000, actClean},
-		{trial.CleanGraphics, 0x50103000, actClean},
+		{CleanStructuredContent, tagContentSequence, actClean},
+		{CleanGraphics, 0x60003000, actClean},
+		{CleanGraphics, 0x50103000, actClean},
 		{"", 0x60024000, actRemove},
 		{"", 0x60010010, actRemove}, // odd group: never matched as overlay (private path)
 	}
 	for _, tc := range tests {
-		var cfg trial.Deid
+		var cfg Config
 		if tc.option != "" {
 			cfg.Options = []string{tc.option}
 		}
@@ -203,12 +202,12 @@ func TestDeidOptions(t *testing.T) {
 	}
 	// Several options on one row: Retain Device Identity's K beats the
 	// modified dates' C on Date of Last Calibration.
-	p := mustProfile(t, trial.Deid{Options: []string{trial.RetainDeviceIdentity, trial.RetainLongModifiedDates}})
+	p := mustProfile(t, Config{Options: []string{RetainDeviceIdentity, RetainLongModifiedDates}})
 	if got, _ := p.action(p.iods[classCT], 0, 0x00181200); got != actKeep {
 		t.Errorf("K and C on one row: %d", got)
 	}
 	// Allergies has C of two options: cleaned.
-	p = mustProfile(t, trial.Deid{Options: []string{trial.RetainPatientCharacteristics, trial.CleanDescriptors}})
+	p = mustProfile(t, Config{Options: []string{RetainPatientCharacteristics, CleanDescriptors}})
 	if got, _ := p.action(p.iods[classCT], 0, 0x00102110); got != actClean {
 		t.Errorf("C and C on one row: %d", got)
 	}
@@ -218,8 +217,8 @@ var uidPattern = regexp.MustCompile(`^2\.25\.(0|[1-9][0-9]*)$`)
 
 // UIDs remap deterministically, per trial key, to valid 2.25 UIDs.
 func TestDeidUID(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
-	q, err := New("TRIAL-2", trial.Deid{}, TrialKey([]byte(strings.Repeat("m", 32)), "TRIAL-2"))
+	p := mustProfile(t, Config{})
+	q, err := New("TRIAL-2", Config{}, TrialKey([]byte(strings.Repeat("m", 32)), "TRIAL-2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +247,7 @@ func TestDeidUID(t *testing.T) {
 
 // Dates shift by a per-subject offset of 365-3650 days back; times stay.
 func TestDeidDateShift(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.RetainLongModifiedDates}})
+	p := mustProfile(t, Config{Options: []string{RetainLongModifiedDates}})
 	offsets := map[int]bool{}
 	for _, s := range []string{"SUBJ-1", "SUBJ-2", "SUBJ-3", "SUBJ-4"} {
 		d := p.dateOffset(s)
@@ -299,7 +298,7 @@ func shiftBy(t *testing.T, da string, days int) string {
 
 // The trial's codes and the record of the de-identification are written.
 func TestDeidTrialAttributes(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.RetainUIDs, trial.CleanDescriptors}})
+	p := mustProfile(t, Config{Options: []string{RetainUIDs, CleanDescriptors}})
 	ds := ctObject(classCT)
 	meta := item(str(dicom.MediaStorageSOPInstanceUID, "UI", "1.2.826.0.1.3680043.2.1.100"), str(tagSourceAETitle, "AE", "SCANNER1"),
 		str(tagPrivateInfoCreator, "UI", "1.2.3"), str(dicom.ImplementationClassUID, "UI", "1.2.3.4"))
@@ -370,7 +369,7 @@ func TestDeidPrivate(t *testing.T) {
 			str(0x00190001, "LO", "no block"), sq(0x00081115, inner))
 	}
 	ds := build()
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	res, err := p.Apply(nil, ds, subj)
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +384,7 @@ func TestDeidPrivate(t *testing.T) {
 		t.Errorf("removed %d", res.Counts.Removed)
 	}
 
-	p = mustProfile(t, trial.Deid{Options: []string{trial.RetainSafePrivate},
+	p = mustProfile(t, Config{Options: []string{RetainSafePrivate},
 		SafePrivate: []string{"0019,SIEMENS MR HEADER,08", "0029,SIEMENS CSA HEADER,08"}})
 	ds = build()
 	if _, err := p.Apply(nil, ds, subj); err != nil {
@@ -419,7 +418,7 @@ func TestDeidSafePrivateSyntax(t *testing.T) {
 		if _, err := parseSafePrivate(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
-		_, err := New("T", trial.Deid{Options: []string{trial.RetainSafePrivate}, SafePrivate: []string{s}}, testKey())
+		_, err := New("T", Config{Options: []string{RetainSafePrivate}, SafePrivate: []string{s}}, testKey())
 		if trialgate.ErrorCode(err) != trialgate.EInvalid {
 			t.Errorf("New with %q: %v", s, err)
 		}
@@ -446,7 +445,7 @@ func TestDeidHold(t *testing.T) {
 		{"burned in NO on CT", classCT, []*dicom.Element{str(dicom.BurnedInAnnotation, "CS", "NO")}, nil, false},
 	}
 	for _, tc := range tests {
-		p := mustProfile(t, trial.Deid{ReleaseWithoutReview: tc.release})
+		p := mustProfile(t, Config{ReleaseWithoutReview: tc.release})
 		res, err := p.Apply(nil, ctObject(tc.class, tc.extra...), subj)
 		if err != nil {
 			t.Fatal(err)
@@ -459,7 +458,7 @@ func TestDeidHold(t *testing.T) {
 
 // B references A; after de-identification B's references are A's new UIDs.
 func TestDeidCrossInstance(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	const forUID = "1.2.826.0.1.3680043.2.1.5"
 	a := ctObject(classMR, str(dicom.FrameOfReferenceUID, "UI", forUID))
 	b := ctObject(classMR, str(dicom.FrameOfReferenceUID, "UI", forUID),
@@ -492,7 +491,7 @@ func TestDeidCrossInstance(t *testing.T) {
 
 // Same key and input give identical bytes, from many goroutines at once.
 func TestDeidDeterministicConcurrent(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.RetainLongModifiedDates, trial.CleanDescriptors}})
+	p := mustProfile(t, Config{Options: []string{RetainLongModifiedDates, CleanDescriptors}})
 	run := func() []byte {
 		var c corpus
 		meta, ds := c.object(t, classPET)
@@ -516,7 +515,7 @@ func TestDeidDeterministicConcurrent(t *testing.T) {
 
 // Objects that cannot be de-identified are EInvalid; so are bad profiles.
 func TestDeidErrors(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	noInst := ctObject(classCT)
 	noInst.Remove(dicom.SOPInstanceUID)
 	noClass := ctObject(classCT)
@@ -532,17 +531,17 @@ func TestDeidErrors(t *testing.T) {
 		}
 	}
 	for name, f := range map[string]func() error{
-		"short key":  func() error { _, err := New("T", trial.Deid{}, make([]byte, 16)); return err },
-		"bad option": func() error { _, err := New("T", trial.Deid{Options: []string{"retain_all"}}, testKey()); return err },
+		"short key":  func() error { _, err := New("T", Config{}, make([]byte, 16)); return err },
+		"bad option": func() error { _, err := New("T", Config{Options: []string{"retain_all"}}, testKey()); return err },
 		"both dates": func() error {
-			_, err := New("T", trial.Deid{Options: []string{trial.RetainLongFullDates, trial.RetainLongModifiedDates}}, testKey())
+			_, err := New("T", Config{Options: []string{RetainLongFullDates, RetainLongModifiedDates}}, testKey())
 			return err
 		},
 		"safe no opt": func() error {
-			_, err := New("T", trial.Deid{SafePrivate: []string{"0019,X,08"}}, testKey())
+			_, err := New("T", Config{SafePrivate: []string{"0019,X,08"}}, testKey())
 			return err
 		},
-		"bad trial id": func() error { _, err := New("a b", trial.Deid{}, testKey()); return err },
+		"bad trial id": func() error { _, err := New("a b", Config{}, testKey()); return err },
 	} {
 		if err := f(); trialgate.ErrorCode(err) != trialgate.EInvalid {
 			t.Errorf("%s: %v", name, err)
@@ -552,7 +551,7 @@ func TestDeidErrors(t *testing.T) {
 
 // Clean removes the object's identifying values and long digit runs.
 func TestDeidClean(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.CleanDescriptors}})
+	p := mustProfile(t, Config{Options: []string{CleanDescriptors}})
 	ds := ctObject(classCT,
 		str(dicom.StudyDescription, "LO", "CT chest for DOE jane 5551234 follow-up"),
 		str(dicom.SeriesDescription, "LO", "mrn12345"),
@@ -571,7 +570,7 @@ func TestDeidClean(t *testing.T) {
 // Clean Structured Content keeps the SR tree, cleaning its free text and
 // applying the table inside.
 func TestDeidCleanStructuredContent(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.CleanStructuredContent}})
+	p := mustProfile(t, Config{Options: []string{CleanStructuredContent}})
 	inner := item(str(tagTextValue, "UT", "Seen with JANE doe, MRN12345, phone 5551234567."), str(0x0040A123, "PN", "Who^Doctor"),
 		str(0x0040A121, "DA", "20200101"), str(0x0040A124, "UI", "1.2.826.0.1.3680043.2.1.9"))
 	ds := ctObject(classSR, sq(tagContentSequence, item(str(tagTextValue, "UT", "12345"), sq(tagContentSequence, inner))))
@@ -594,7 +593,7 @@ func TestDeidCleanStructuredContent(t *testing.T) {
 
 // Elements after Pixel Data follow the same rules.
 func TestDeidTrailer(t *testing.T) {
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	res, err := p.Apply(nil, ctObject(classCT), subj)
 	if err != nil {
 		t.Fatal(err)
@@ -619,7 +618,7 @@ func TestDeidTable(t *testing.T) {
 	if len(rows) != 621 {
 		t.Errorf("%d rows, want 621", len(rows))
 	}
-	p := mustProfile(t, trial.Deid{})
+	p := mustProfile(t, Config{})
 	if len(p.exact) != 617 {
 		t.Errorf("%d exact rows, want 617 (621 less 4 wildcards)", len(p.exact))
 	}

@@ -49,7 +49,6 @@ import (
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // TrialGate's implementation identity, written to (0002,0012) and
@@ -183,25 +182,25 @@ type code struct{ value, meaning string }
 // applied: the gateway does not change pixel data.
 func optionCode(o string) code {
 	switch o {
-	case trial.CleanGraphics:
+	case CleanGraphics:
 		return code{"113103", "Clean Graphics Option"}
-	case trial.CleanStructuredContent:
+	case CleanStructuredContent:
 		return code{"113104", "Clean Structured Content Option"}
-	case trial.CleanDescriptors:
+	case CleanDescriptors:
 		return code{"113105", "Clean Descriptors Option"}
-	case trial.RetainLongFullDates:
+	case RetainLongFullDates:
 		return code{"113106", "Retain Longitudinal Temporal Information Full Dates Option"}
-	case trial.RetainLongModifiedDates:
+	case RetainLongModifiedDates:
 		return code{"113107", "Retain Longitudinal Temporal Information Modified Dates Option"}
-	case trial.RetainPatientCharacteristics:
+	case RetainPatientCharacteristics:
 		return code{"113108", "Retain Patient Characteristics Option"}
-	case trial.RetainDeviceIdentity:
+	case RetainDeviceIdentity:
 		return code{"113109", "Retain Device Identity Option"}
-	case trial.RetainUIDs:
+	case RetainUIDs:
 		return code{"113110", "Retain UIDs Option"}
-	case trial.RetainSafePrivate:
+	case RetainSafePrivate:
 		return code{"113111", "Retain Safe Private Option"}
-	case trial.RetainInstitutionIdentity:
+	case RetainInstitutionIdentity:
 		return code{"113112", "Retain Institution Identity Option"}
 	}
 	panic("deid: no CID 7050 code for option " + o) // New accepts only trial.DeidOptions
@@ -220,8 +219,8 @@ func TrialKey(master []byte, trialID string) []byte {
 // New compiles a trial's profile: the Basic Profile plus cfg's options.
 // key is the trial key (TrialKey), at least MinKeyLen bytes. Errors are
 // trialgate.EInvalid naming what is wrong.
-func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
-	if !trial.ValidID(trialID) {
+func New(trialID string, cfg Config, key []byte) (*Profile, error) {
+	if !trialgate.ValidID(trialID) {
 		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: invalid trial id %q", trialID)
 	}
 	if len(key) < MinKeyLen {
@@ -237,23 +236,23 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 		release: map[string]bool{},
 	}
 	for _, o := range cfg.Options {
-		if !slices.Contains(trial.DeidOptions(), o) {
+		if !slices.Contains(Options(), o) {
 			return nil, trialgate.Errorf(trialgate.EInvalid, "deid: unknown option %q", o)
 		}
 		p.has[o] = true
 	}
-	if p.has[trial.RetainLongFullDates] && p.has[trial.RetainLongModifiedDates] {
-		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: %s and %s are mutually exclusive", trial.RetainLongFullDates, trial.RetainLongModifiedDates)
+	if p.has[RetainLongFullDates] && p.has[RetainLongModifiedDates] {
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: %s and %s are mutually exclusive", RetainLongFullDates, RetainLongModifiedDates)
 	}
-	for _, o := range trial.DeidOptions() {
+	for _, o := range Options() {
 		if p.has[o] {
 			p.options = append(p.options, o)
 		}
 	}
-	if len(cfg.SafePrivate) > 0 && !p.has[trial.RetainSafePrivate] {
-		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: safe_private needs the %s option", trial.RetainSafePrivate)
+	if len(cfg.SafePrivate) > 0 && !p.has[RetainSafePrivate] {
+		return nil, trialgate.Errorf(trialgate.EInvalid, "deid: safe_private needs the %s option", RetainSafePrivate)
 	}
-	if p.has[trial.RetainSafePrivate] {
+	if p.has[RetainSafePrivate] {
 		p.safe = map[safeKey]bool{}
 		for i, s := range cfg.SafePrivate {
 			k, err := parseSafePrivate(s)
@@ -313,9 +312,9 @@ func New(trialID string, cfg trial.Deid, key []byte) (*Profile, error) {
 		p.method = append(p.method, optionCode(o).meaning)
 	}
 	switch {
-	case p.has[trial.RetainLongFullDates]:
+	case p.has[RetainLongFullDates]:
 		p.ltim = "UNMODIFIED"
-	case p.has[trial.RetainLongModifiedDates]:
+	case p.has[RetainLongModifiedDates]:
 		p.ltim = "MODIFIED"
 	default:
 		p.ltim = "REMOVED"
@@ -337,7 +336,7 @@ func (p *Profile) compile(r row) rule {
 		switch {
 		case a == "K":
 			k = true
-		case o == trial.RetainLongModifiedDates:
+		case o == RetainLongModifiedDates:
 			shift = true
 		default:
 			c = true

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // realDir holds the real test files (TCIA and others, see their README).
@@ -30,7 +29,7 @@ func realFile(t testing.TB, name string) []byte {
 // Real files: de-identified, written and parsed again; the Pixel Data
 // element is byte for byte the input's; the original identifiers are gone.
 func TestDeidRealFiles(t *testing.T) {
-	p := mustProfile(t, trial.Deid{Options: []string{trial.RetainLongModifiedDates}})
+	p := mustProfile(t, Config{Options: []string{RetainLongModifiedDates}})
 	for _, name := range []string{"1.dcm", "2.dcm", "3.dcm", "4.dcm", "5.dcm", "6.dcm"} {
 		t.Run(name, func(t *testing.T) {
 			in := realFile(t, name)
@@ -135,8 +134,8 @@ func BenchmarkApply(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, opts := range [][]string{nil, {trial.RetainLongModifiedDates, trial.CleanDescriptors, trial.RetainSafePrivate}} {
-			p := mustProfile(b, trial.Deid{Options: opts})
+		for _, opts := range [][]string{nil, {RetainLongModifiedDates, CleanDescriptors, RetainSafePrivate}} {
+			p := mustProfile(b, Config{Options: opts})
 			b.Run(name+"/"+strings.Join(append([]string{"basic"}, opts...), "+"), func(b *testing.B) {
 				b.ReportAllocs()
 				n := 0

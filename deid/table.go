@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // annexE is PS3.15 Table E.1-1 (2024b edition); see annex-e.md for its
@@ -52,7 +51,7 @@ func parseTable(data []byte) ([]row, error) {
 		if _, err := parseAction(r.Basic); err != nil {
 			return nil, fmt.Errorf("deid: annex E table row %d %s: %w", i, r.Tag, err)
 		}
-		for _, o := range trial.DeidOptions() {
+		for _, o := range Options() {
 			switch v := m[o]; v {
 			case "":
 			case "K", "C":

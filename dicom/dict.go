@@ -1,6 +1,7 @@
 package dicom
 
 import (
+	"regexp"
 	"sync"
 
 	"github.com/suyashkumar/dicom/pkg/tag"
@@ -151,3 +152,20 @@ func vrOf(t Tag) string {
 	vr, _, _ := Lookup(t)
 	return vr
 }
+
+// uidPattern is the form of a UID (PS3.5 section 9.1): numeric components
+// without leading zeros, separated by dots.
+var uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$`)
+
+// modalityPattern is the form of a Modality (0008,0060) value as trial
+// definitions name it: the defined terms are upper-case letters and digits.
+var modalityPattern = regexp.MustCompile(`^[A-Z0-9]{1,16}$`)
+
+// ValidUID reports whether s has the form of a UID: numeric components
+// without leading zeros, separated by dots. Its length is the caller's to
+// check (a UI value holds at most 64 characters).
+func ValidUID(s string) bool { return uidPattern.MatchString(s) }
+
+// ValidModality reports whether s has the form of a Modality value: 1 to 16
+// upper-case letters and digits.
+func ValidModality(s string) bool { return modalityPattern.MatchString(s) }

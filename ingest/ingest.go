@@ -24,19 +24,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
-// Definitions reads trial definitions (registry.Service).
+// Definitions reads trial definitions (trial.Service).
 type Definitions interface {
-	Get(ctx context.Context, id string) (registry.Trial, error)
-	Version(ctx context.Context, id string, n int) (registry.Version, error)
+	// Approved returns the trial's newest approved version whose
+	// signature verifies.
+	Approved(ctx context.Context, id string) (trial.Version, error)
+	// Load returns version n of a trial.
+	Load(ctx context.Context, id string, n int) (trial.Version, error)
 }
 
 // Config holds the pipeline's dependencies.
@@ -114,16 +115,11 @@ type trialConfig struct {
 // signature still verifies: uploads follow only definitions a data
 // manager signed.
 func (s *Service) trialConfig(ctx context.Context, id string) (*trialConfig, error) {
-	t, err := s.trials.Get(ctx, id)
+	v, err := s.trials.Approved(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	for i := len(t.Versions) - 1; i >= 0; i-- {
-		if v := t.Versions[i]; v.Approval != nil && v.Approval.Valid == nil {
-			return s.compile(v)
-		}
-	}
-	return nil, trialgate.Errorf(trialgate.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
+	return s.compile(v)
 }
 
 // trialVersion returns version n of a trial, compiled.
@@ -134,7 +130,7 @@ func (s *Service) trialVersion(ctx context.Context, id string, n int) (*trialCon
 	if tc != nil {
 		return tc, nil
 	}
-	v, err := s.trials.Version(ctx, id, n)
+	v, err := s.trials.Load(ctx, id, n)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +139,7 @@ func (s *Service) trialVersion(ctx context.Context, id string, n int) (*trialCon
 
 // compile parses a stored version and builds its de-identification
 // profile, once per version.
-func (s *Service) compile(v registry.Version) (*trialConfig, error) {
+func (s *Service) compile(v trial.Version) (*trialConfig, error) {
 	k := versionKey{v.Trial, v.Version}
 	s.mu.Lock()
 	defer s.mu.Unlock()

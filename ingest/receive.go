@@ -81,14 +81,14 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 		if err != nil {
 			return nil, err
 		}
-		if !p.Has(auth.SiteUploader, sub.Trial, sub.Site) {
-			return nil, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(sub.ID),
-				fmt.Sprintf("only a site uploader of site %q may upload to this submission", sub.Site))
+		if _, err := auth.Require(ctx, s.db, p, sub.scope(), submissionObject(sub.ID),
+			fmt.Sprintf("only a site uploader of site %q may upload to this submission", sub.Site), auth.SiteUploader); err != nil {
+			return nil, err
 		}
 		if !sub.uploadable() {
 			msg := fmt.Sprintf("submission %s is %s: it takes no more uploads", sub.ID, sub.Status)
-			if err := s.db.Record(ctx, p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
-				Outcome: audit.Failed, Object: submissionObject(sub.ID), Trial: sub.Trial, Site: sub.Site, Reason: msg}); err != nil {
+			if err := s.db.Record(ctx, p.Actor(auth.SiteUploader), sub.scope(), audit.Event{Action: audit.ActionInstanceRejected,
+				Outcome: audit.Failed, Object: submissionObject(sub.ID), Reason: msg}); err != nil {
 				return nil, err
 			}
 			return nil, trialgate.Errorf(trialgate.EConflict, "%s", msg)
@@ -104,7 +104,8 @@ func (s *Service) Begin(ctx context.Context, p *auth.Principal, t Target) (*Uplo
 		return u, nil
 	}
 	if !uploadsFor(p, t.Trial) {
-		return nil, s.refuse(ctx, p, t.Trial, "", audit.Object{Type: "trial", ID: t.Trial}, "only a site uploader of the trial may upload to it")
+		return nil, auth.Deny(ctx, s.db, p, db.TrialScope(t.Trial), audit.Object{Type: "trial", ID: t.Trial},
+			"only a site uploader of the trial may upload to it")
 	}
 	tc, err := s.trialConfig(ctx, t.Trial)
 	if err != nil {
@@ -136,19 +137,24 @@ func uploadsFor(p *auth.Principal, trialID string) bool {
 	return false
 }
 
-// trialID is the trial the upload goes to.
-func (u *Upload) trialID() string { return u.tc.id }
+// scope is what the upload touches before an instance is placed: its
+// submission, or the trial.
+func (u *Upload) scope() db.Scope {
+	if u.sub != nil {
+		return u.sub.scope()
+	}
+	return db.TrialScope(u.tc.id)
+}
 
 // Refuse records a part refused before the pipeline could read it (e.g.
 // a part that is not application/dicom) and returns its receipt.
 func (u *Upload) Refuse(ctx context.Context, failure uint16, reason string) (Receipt, error) {
-	site := ""
-	obj := audit.Object{Type: "trial", ID: u.trialID()}
+	obj := audit.Object{Type: "trial", ID: u.tc.id}
 	if u.sub != nil {
-		site, obj = u.sub.Site, submissionObject(u.sub.ID)
+		obj = submissionObject(u.sub.ID)
 	}
-	err := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
-		Outcome: audit.Failed, Object: obj, Trial: u.trialID(), Site: site, Reason: reason})
+	err := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), u.scope(), audit.Event{Action: audit.ActionInstanceRejected,
+		Outcome: audit.Failed, Object: obj, Reason: reason})
 	return Receipt{Failure: failure, Reason: reason}, err
 }
 
@@ -176,13 +182,13 @@ func (u *Upload) Store(ctx context.Context, part io.Reader) (Receipt, error) {
 	}
 	defer u.s.release(sp)
 	r := Receipt{}
-	stored, site, err := u.store(ctx, sp, &r)
+	stored, scope, err := u.store(ctx, sp, &r)
 	var f *failure
 	if errors.As(err, &f) {
 		r.Failure, r.Reason = f.code, f.reason
 		obj := audit.Object{Type: "upload", ID: "sha256:" + sp.sha256}
-		rerr := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceRejected,
-			Outcome: f.outcome, Object: obj, Trial: u.trialID(), Site: site, Reason: f.reason,
+		rerr := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), scope, audit.Event{Action: audit.ActionInstanceRejected,
+			Outcome: f.outcome, Object: obj, Reason: f.reason,
 			After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "failure_reason": f.code}})
 		return r, rerr
 	}
@@ -205,22 +211,23 @@ func parseFailure(err error) *failure {
 	return fail(code, "%s", strings.TrimPrefix(err.Error(), "dicom: "))
 }
 
-// store does the work of Store; it returns the site the part was for.
-func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, string, error) {
+// store does the work of Store; it returns the scope the part was for (its
+// submission once it is placed).
+func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, db.Scope, error) {
 	s := u.s
 	src, err := sp.rewind()
 	if err != nil {
-		return nil, siteOf(u.sub), err
+		return nil, u.scope(), err
 	}
 	obj, err := dicom.Parse(src, s.limits)
 	if err != nil {
-		return nil, siteOf(u.sub), parseFailure(err)
+		return nil, u.scope(), parseFailure(err)
 	}
 	r.SOPClassUID = obj.Dataset.String(dicom.SOPClassUID)
 	r.SOPInstanceUID = obj.Dataset.String(dicom.SOPInstanceUID)
 	if !obj.HasPixelData() && obj.Dataset.Get(dicom.Rows) != nil {
 		// A file cut exactly between two elements parses as a shorter one.
-		return nil, siteOf(u.sub), fail(FailCannotUnderstand,
+		return nil, u.scope(), fail(FailCannotUnderstand,
 			"the header describes an image (Rows (0028,0010)) but no Pixel Data follows: the file is truncated")
 	}
 
@@ -229,17 +236,17 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 		// placed: its submission may be closed by now, and a new one must
 		// not be opened for it.
 		if dup, err := u.duplicate(ctx, u.tc.id, "", sp); dup != nil || err != nil {
-			return dup, "", err
+			return dup, u.scope(), err
 		}
 	}
 	sub, err := u.place(ctx, obj.Dataset)
 	if err != nil {
-		return nil, siteOf(u.sub), err
+		return nil, u.scope(), err
 	}
 	tc := u.tc
 	if sub.TrialVersion != tc.version {
 		if tc, err = s.trialVersion(ctx, sub.Trial, sub.TrialVersion); err != nil {
-			return nil, sub.Site, err
+			return nil, sub.scope(), err
 		}
 	}
 
@@ -251,13 +258,13 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 		if bad.Kind == "allowed_sop_classes" {
 			code = FailSOPClass
 		}
-		return nil, sub.Site, fail(code, "QC rule %s: %s is not allowed in this trial (expected %s)", bad.Rule, bad.Seen, bad.Expected)
+		return nil, sub.scope(), fail(code, "QC rule %s: %s is not allowed in this trial (expected %s)", bad.Rule, bad.Seen, bad.Expected)
 	}
 	syntax := obj.Syntax.UID
 	subj := deid.Subject{Site: sub.Site, Subject: sub.Subject, Visit: sub.Visit}
 	res, err := tc.profile.Apply(obj.Meta, obj.Dataset, subj)
 	if err != nil {
-		return nil, sub.Site, fail(FailCannotUnderstand, "cannot de-identify: %s", trialgate.ErrorMessage(err))
+		return nil, sub.scope(), fail(FailCannotUnderstand, "cannot de-identify: %s", trialgate.ErrorMessage(err))
 	}
 	for i := range results {
 		results[i].Subject = res.SOPInstanceUID
@@ -265,24 +272,24 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 
 	stored, err := u.put(ctx, obj, tc, subj, res)
 	if err != nil {
-		return nil, sub.Site, err
+		return nil, sub.scope(), err
 	}
 	metadata, err := json.Marshal(obj.Dataset)
 	if err != nil {
-		return nil, sub.Site, fmt.Errorf("ingest: metadata: %w", err)
+		return nil, sub.scope(), fmt.Errorf("ingest: metadata: %w", err)
 	}
 	var originalKey *string
 	if tc.def.Deid.KeepOriginal {
 		if err := s.canKeepOriginals(tc); err != nil {
-			return nil, sub.Site, err
+			return nil, sub.scope(), err
 		}
 		src, err := sp.rewind()
 		if err != nil {
-			return nil, sub.Site, err
+			return nil, sub.scope(), err
 		}
 		o, err := s.originals.Put(ctx, src)
 		if err != nil {
-			return nil, sub.Site, err
+			return nil, sub.scope(), err
 		}
 		originalKey = &o.Key
 	}
@@ -293,7 +300,7 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 	}
 	out := &Stored{Trial: tc.id, SOPClassUID: res.SOPClassUID, SOPInstanceUID: res.SOPInstanceUID,
 		StudyInstanceUID: res.StudyInstanceUID, SeriesInstanceUID: res.SeriesInstanceUID, Submission: sub.ID, Held: res.Hold}
-	err = s.db.Write(ctx, u.p.Actor(auth.SiteUploader), func(tx *db.Tx) error { return u.record(ctx, tx, in) })
+	err = s.db.Write(ctx, u.p.Actor(auth.SiteUploader), sub.scope(), func(tx *db.Tx) error { return u.record(ctx, tx, in) })
 	switch {
 	case errors.Is(err, db.ErrDuplicate):
 		// The same bytes were received before (a retry), or another
@@ -302,18 +309,11 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, s
 		// put above was then either the same one (content-addressed) or
 		// is left unreferenced.
 		if dup, derr := u.duplicate(ctx, sub.Trial, sub.ID, sp); dup != nil || derr != nil {
-			return dup, sub.Site, derr
+			return dup, sub.scope(), derr
 		}
-		return nil, sub.Site, fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)
+		return nil, sub.scope(), fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)
 	case err != nil:
-		return nil, sub.Site, err
+		return nil, sub.scope(), err
 	}
-	return out, sub.Site, nil
-}
-
-func siteOf(sub *Submission) string {
-	if sub == nil {
-		return ""
-	}
-	return sub.Site
+	return out, sub.scope(), nil
 }

@@ -40,8 +40,8 @@ type instanceRow struct {
 }
 
 // record writes an instance's rows and every audit entry about it in one
-// transaction, after checking (and locking) that its submission still
-// takes uploads.
+// transaction (in the submission's scope), after checking (and locking)
+// that its submission still takes uploads.
 func (u *Upload) record(ctx context.Context, tx *db.Tx, in instanceRow) error {
 	now := u.s.clock()
 	sub, res := in.sub, in.res
@@ -91,7 +91,6 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, in instanceRow) error {
 	}
 	events = append(events, audit.Event{Action: audit.ActionQCEvaluated, Object: obj, After: qcSummary(0, in.results)})
 	for _, ev := range events {
-		ev.Trial, ev.Site = sub.Trial, sub.Site
 		if err := tx.Audit(ev); err != nil {
 			return err
 		}
@@ -179,7 +178,8 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 		case !isNoRows(err):
 			return Submission{}, fmt.Errorf("ingest: find submission: %w", err)
 		}
-		err = u.s.db.Write(ctx, u.p.Actor(auth.SiteUploader), func(tx *db.Tx) error {
+		scope := db.Scope{Trial: u.tc.id, Site: site, Subject: subject, Visit: visit}
+		err = u.s.db.Write(ctx, u.p.Actor(auth.SiteUploader), scope, func(tx *db.Tx) error {
 			sub, err = u.s.openSubmission(ctx, tx, u.tc, site, subject, visit)
 			return err
 		})
@@ -217,8 +217,8 @@ func (u *Upload) duplicate(ctx context.Context, trialID, receivedFor string, sp 
 	if receivedFor == "" {
 		receivedFor = st.Submission
 	}
-	err = u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), audit.Event{Action: audit.ActionInstanceDuplicate,
-		Object: audit.Object{Type: "instance", ID: st.SOPInstanceUID}, Trial: trialID, Site: site,
+	err = u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), db.Scope{Trial: trialID, Site: site}, audit.Event{Action: audit.ActionInstanceDuplicate,
+		Object: audit.Object{Type: "instance", ID: st.SOPInstanceUID},
 		After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "stored_in": st.Submission,
 			"received_for": receivedFor}})
 	if err != nil {

@@ -57,6 +57,11 @@ type Submission struct {
 // uploadable reports whether instances may be added.
 func (s *Submission) uploadable() bool { return s.Status == StatusOpen || s.Status == StatusQueried }
 
+// scope is what a change to the submission touches: its subject's visit.
+func (s *Submission) scope() db.Scope {
+	return db.Scope{Trial: s.Trial, Site: s.Site, Subject: s.Subject, Visit: s.Visit}
+}
+
 // Instance is a stored, de-identified instance as the submission view
 // lists it.
 type Instance struct {
@@ -150,9 +155,12 @@ type submissionRecord struct {
 // replaces the patient's identity in every de-identified object), so it
 // must not look like anything else: 1-64 of A-Z a-z 0-9 . _ -.
 func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trialID, site, subject, visit string) (Submission, error) {
-	if !p.Has(auth.SiteUploader, trialID, site) {
-		return Submission{}, s.refuse(ctx, p, trialID, site, audit.Object{Type: "trial", ID: trialID},
-			fmt.Sprintf("only a site uploader of site %q may create its submissions", site))
+	if !trialgate.ValidID(site) {
+		return Submission{}, trialgate.Errorf(trialgate.EInvalid, "site: %q is not a valid site id", site)
+	}
+	if _, err := auth.Require(ctx, s.db, p, db.Scope{Trial: trialID, Site: site}, audit.Object{Type: "trial", ID: trialID},
+		fmt.Sprintf("only a site uploader of site %q may create its submissions", site), auth.SiteUploader); err != nil {
+		return Submission{}, err
 	}
 	tr, err := s.trialConfig(ctx, trialID)
 	if err != nil {
@@ -162,7 +170,8 @@ func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trial
 		return Submission{}, err
 	}
 	var sub Submission
-	err = s.db.Write(ctx, p.Actor(auth.SiteUploader), func(tx *db.Tx) error {
+	scope := db.Scope{Trial: trialID, Site: site, Subject: subject, Visit: visit}
+	err = s.db.Write(ctx, p.Actor(auth.SiteUploader), scope, func(tx *db.Tx) error {
 		var err error
 		sub, err = s.openSubmission(ctx, tx, tr, site, subject, visit)
 		return err
@@ -174,7 +183,8 @@ func (s *Service) CreateSubmission(ctx context.Context, p *auth.Principal, trial
 	return sub, err
 }
 
-// openSubmission inserts a new open submission, audited.
+// openSubmission inserts a new open submission, audited; tx is in the
+// scope of the subject's visit.
 func (s *Service) openSubmission(ctx context.Context, tx *db.Tx, tr *trialConfig, site, subject, visit string) (Submission, error) {
 	now := s.clock()
 	sub := Submission{ID: newID(), Trial: tr.id, TrialVersion: tr.version, Site: site, Subject: subject, Visit: visit,
@@ -185,7 +195,7 @@ func (s *Service) openSubmission(ctx context.Context, tx *db.Tx, tr *trialConfig
 		return Submission{}, fmt.Errorf("ingest: insert submission: %w", err)
 	}
 	err := tx.Audit(audit.Event{
-		Action: audit.ActionSubmissionCreated, Object: submissionObject(sub.ID), Trial: tr.id, Site: site,
+		Action: audit.ActionSubmissionCreated, Object: submissionObject(sub.ID),
 		After: submissionRecord{Site: site, Subject: subject, Visit: visit, TrialVersion: tr.version, Status: StatusOpen},
 	})
 	return sub, err
@@ -201,16 +211,17 @@ func (s *Service) Submission(ctx context.Context, p *auth.Principal, id string) 
 	if err != nil {
 		return View{}, err
 	}
-	role, ok := p.Allows(sub.Trial, sub.Site, auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector)
-	if !ok {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id), "this submission is not in your trial or site")
+	role, err := auth.Require(ctx, s.db, p, sub.scope(), submissionObject(id), "this submission is not in your trial or site",
+		auth.SiteUploader, auth.QCReviewer, auth.DataManager, auth.QAReviewer, auth.Inspector)
+	if err != nil {
+		return View{}, err
 	}
 	v, err := s.view(ctx, id)
 	if err != nil {
 		return View{}, err
 	}
-	err = s.db.Record(ctx, p.Actor(role), audit.Event{Action: audit.ActionSubmissionViewed, Object: submissionObject(id),
-		Trial: v.Trial, Site: v.Site, After: map[string]any{"status": v.Status, "instances": len(v.Instances), "qc_results": len(v.QC)}})
+	err = s.db.Record(ctx, p.Actor(role), sub.scope(), audit.Event{Action: audit.ActionSubmissionViewed, Object: submissionObject(id),
+		After: map[string]any{"status": v.Status, "instances": len(v.Instances), "qc_results": len(v.QC)}})
 	if err != nil {
 		return View{}, err
 	}
@@ -275,15 +286,15 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 	if err != nil {
 		return View{}, err
 	}
-	if !p.Has(auth.SiteUploader, sub.Trial, sub.Site) {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
-			"only a site uploader of the submission's site may complete it")
+	if _, err := auth.Require(ctx, s.db, p, sub.scope(), submissionObject(id),
+		"only a site uploader of the submission's site may complete it", auth.SiteUploader); err != nil {
+		return View{}, err
 	}
 	tr, err := s.trialVersion(ctx, sub.Trial, sub.TrialVersion)
 	if err != nil {
 		return View{}, err
 	}
-	err = s.db.Write(ctx, p.Actor(auth.SiteUploader), func(tx *db.Tx) error {
+	err = s.db.Write(ctx, p.Actor(auth.SiteUploader), sub.scope(), func(tx *db.Tx) error {
 		// Re-read inside the transaction: the state decides.
 		cur, err := scanSubmission(tx.QueryRow(ctx, selectSubmission, id))
 		if err != nil {
@@ -313,13 +324,12 @@ func (s *Service) Complete(ctx context.Context, p *auth.Principal, id string) (V
 			return err
 		}
 		obj := submissionObject(id)
-		if err := tx.Audit(audit.Event{Action: audit.ActionSubmissionCompleted, Object: obj, Trial: sub.Trial, Site: sub.Site,
+		if err := tx.Audit(audit.Event{Action: audit.ActionSubmissionCompleted, Object: obj,
 			Before: map[string]string{"status": cur.Status},
 			After:  map[string]any{"status": StatusCompleted, "qc_run": run, "instances": len(sums)}}); err != nil {
 			return err
 		}
-		return tx.Audit(audit.Event{Action: audit.ActionQCEvaluated, Object: obj, Trial: sub.Trial, Site: sub.Site,
-			After: qcSummary(run, results)})
+		return tx.Audit(audit.Event{Action: audit.ActionQCEvaluated, Object: obj, After: qcSummary(run, results)})
 	})
 	if err != nil {
 		return View{}, err
@@ -393,9 +403,9 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 	if err != nil {
 		return View{}, err
 	}
-	if !p.Has(auth.QCReviewer, sub.Trial, "") {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
-			"only a QC reviewer of the trial may decide on a submission")
+	if _, err := auth.Require(ctx, s.db, p, sub.scope(), submissionObject(id),
+		"only a QC reviewer of the trial may decide on a submission", auth.QCReviewer); err != nil {
+		return View{}, err
 	}
 	status, ok := map[string]string{DecisionAccept: StatusAccepted, DecisionReject: StatusRejected, DecisionQuery: StatusQueried}[decision]
 	if !ok {
@@ -404,7 +414,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 	if reason, err = checkReason(reason); err != nil {
 		return View{}, err
 	}
-	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), func(tx *db.Tx) error {
+	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), sub.scope(), func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, decideSub, id, status, reason, s.clock().UnixMicro())
 		if err != nil {
 			return fmt.Errorf("ingest: decide: %w", err)
@@ -416,7 +426,7 @@ func (s *Service) Decide(ctx context.Context, p *auth.Principal, id, decision, r
 			}
 			return trialgate.Errorf(trialgate.EConflict, "submission %s is %s; only a completed submission takes a QC decision", id, cur.Status)
 		}
-		return tx.Audit(audit.Event{Action: audit.ActionQCDecided, Object: submissionObject(id), Trial: sub.Trial, Site: sub.Site,
+		return tx.Audit(audit.Event{Action: audit.ActionQCDecided, Object: submissionObject(id),
 			Before: map[string]string{"status": StatusCompleted},
 			After:  map[string]string{"status": status, "decision": decision}, Reason: reason})
 	})
@@ -455,18 +465,6 @@ func (s *Service) submission(ctx context.Context, id string) (Submission, error)
 	return sub, err
 }
 
-// refuse records a refused attempt on object (access.denied, on the
-// trial's chain) and returns the 403 error.
-func (s *Service) refuse(ctx context.Context, p *auth.Principal, trialID, site string, object audit.Object, msg string) error {
-	err := trialgate.Errorf(trialgate.EForbidden, "%s", msg)
-	ev := audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied, Trial: trialID, Site: site,
-		Object: object, Reason: msg}
-	if rerr := s.db.Record(ctx, p.Actor(""), ev); rerr != nil {
-		return rerr
-	}
-	return err
-}
-
 // checkPlace checks a site, subject code and visit against the definition.
 func (t *trialConfig) checkPlace(site, subject, visit string) error {
 	switch {
@@ -474,22 +472,10 @@ func (t *trialConfig) checkPlace(site, subject, visit string) error {
 		return trialgate.Errorf(trialgate.EInvalid, "site: %q is not a site of trial %s", site, t.id)
 	case !slices.ContainsFunc(t.def.Visits, func(x trial.Visit) bool { return x.ID == visit }):
 		return trialgate.Errorf(trialgate.EInvalid, "visit: %q is not a visit of trial %s", visit, t.id)
-	case !validCode(subject):
+	case !trialgate.ValidID(subject):
 		return trialgate.Errorf(trialgate.EInvalid, "subject: %q must be 1-64 of A-Z a-z 0-9 . _ -", subject)
 	}
 	return nil
-}
-
-func validCode(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // WorstOf returns the worst outcome among stored results.
@@ -517,9 +503,9 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 	if err != nil {
 		return View{}, err
 	}
-	if !p.Has(auth.QCReviewer, sub.Trial, "") {
-		return View{}, s.refuse(ctx, p, sub.Trial, sub.Site, submissionObject(id),
-			"only a QC reviewer of the trial may review held instances")
+	if _, err := auth.Require(ctx, s.db, p, sub.scope(), submissionObject(id),
+		"only a QC reviewer of the trial may review held instances", auth.QCReviewer); err != nil {
+		return View{}, err
 	}
 	status, ok := map[string]string{ReviewRelease: "released", ReviewReject: "rejected"}[decision]
 	if !ok {
@@ -528,7 +514,7 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 	if reason, err = checkReason(reason); err != nil {
 		return View{}, err
 	}
-	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), func(tx *db.Tx) error {
+	err = s.db.Write(ctx, p.Actor(auth.QCReviewer), sub.scope(), func(tx *db.Tx) error {
 		n, err := tx.Exec(ctx, reviewInstance, sub.Trial, sop, id, status)
 		if err != nil {
 			return fmt.Errorf("ingest: review instance: %w", err)
@@ -537,8 +523,8 @@ func (s *Service) Review(ctx context.Context, p *auth.Principal, id, sop, decisi
 			return trialgate.Errorf(trialgate.EConflict, "instance %s of submission %s is not held for review", sop, id)
 		}
 		return tx.Audit(audit.Event{Action: audit.ActionInstanceReviewed, Object: audit.Object{Type: "instance", ID: sop},
-			Trial: sub.Trial, Site: sub.Site, Before: map[string]string{"status": "held"},
-			After: map[string]string{"status": status, "decision": decision}, Reason: reason})
+			Before: map[string]string{"status": "held"},
+			After:  map[string]string{"status": status, "decision": decision}, Reason: reason})
 	})
 	if err != nil {
 		return View{}, err

@@ -7,12 +7,11 @@ import (
 
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/qc"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // benchRules are ten instance rules of every instance kind, most of them
 // naming their attribute by keyword (the slower lookup).
-var benchRules = []trial.QCRule{
+var benchRules = []qc.Rule{
 	{ID: "q01", Kind: "required_attribute", Severity: "fail", Attribute: "SliceThickness"},
 	{ID: "q02", Kind: "required_attribute", Severity: "warn", Attribute: "PixelSpacing"},
 	{ID: "q03", Kind: "required_attribute", Severity: "warn", Attribute: "00200052"},
@@ -48,7 +47,7 @@ func BenchmarkInstance(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name  string
-		rules []trial.QCRule
+		rules []qc.Rule
 	}{{"keywords", benchRules}, {"tags", byTag}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -66,7 +65,7 @@ func BenchmarkSubmission(b *testing.B) {
 	for s := range 10 {
 		in = append(in, series(fmt.Sprintf("2.25.%d", 1000+s), "MR", fmt.Sprintf("T%d", s), "2.25.9", seq(1, 100)...)...)
 	}
-	rules := []trial.QCRule{
+	rules := []qc.Rule{
 		{ID: "count", Kind: "instance_count", Severity: "warn", MinInstances: ptr(50), MaxInstances: ptr(200)},
 		{ID: "t1", Kind: "expected_series", Severity: "fail", Modality: "MR", Description: "t1", MinInstances: ptr(20)},
 		{ID: "flair", Kind: "expected_series", Severity: "warn", Modality: "MR", Description: "flair"},

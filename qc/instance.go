@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Context is where an instance belongs: the submission's site, subject and
@@ -19,7 +18,7 @@ type Context struct{ Site, Subject, Visit string }
 // of other levels are skipped. A caller that evaluates the header before
 // de-identification replaces Subject with the de-identified UID before
 // the results are stored or shown.
-func Instance(rules []trial.QCRule, ds *dicom.Dataset, ctx Context) []Result {
+func Instance(rules []Rule, ds *dicom.Dataset, ctx Context) []Result {
 	sop := ds.String(dicom.SOPInstanceUID)
 	var out []Result
 	for i := range rules {
@@ -61,7 +60,7 @@ func attributeTag(attr string) (dicom.Tag, bool) {
 // requiredAttribute checks that the attribute is present and not empty: a
 // sequence needs an item, a string value a non-blank component. It never
 // reports the value, which may be PHI.
-func requiredAttribute(r *trial.QCRule, ds *dicom.Dataset) (ok bool, seen, expected string) {
+func requiredAttribute(r *Rule, ds *dicom.Dataset) (ok bool, seen, expected string) {
 	expected = "present, not empty"
 	t, known := attributeTag(r.Attribute)
 	if !known {
@@ -109,7 +108,7 @@ func oneOf(ds *dicom.Dataset, t dicom.Tag, allowed []string) (ok bool, seen, exp
 
 // numericRange checks that every value of the attribute is a number within
 // the rule's bounds.
-func numericRange(r *trial.QCRule, ds *dicom.Dataset) (ok bool, seen, expected string) {
+func numericRange(r *Rule, ds *dicom.Dataset) (ok bool, seen, expected string) {
 	expected = rangeText(r.Min, r.Max, "")
 	t, known := attributeTag(r.Attribute)
 	if !known {
@@ -201,7 +200,7 @@ func rangeText[N int | float64](lo, hi *N, unit string) string {
 // point (0012,0050) must match the visit when present. The ids seen are not
 // reported (a mistaken site may have put a patient identifier there); the
 // expected ones are the trial's own.
-func clinicalTrialTags(r *trial.QCRule, ds *dicom.Dataset, ctx Context) (ok bool, seen, expected string) {
+func clinicalTrialTags(r *Rule, ds *dicom.Dataset, ctx Context) (ok bool, seen, expected string) {
 	checks := []struct {
 		name     string
 		tag      dicom.Tag

@@ -9,7 +9,6 @@ import (
 
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/qc"
-	"github.com/trialgate/trialgate/trial"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -38,117 +37,117 @@ var ctx = qc.Context{Site: "S01", Subject: "0001", Visit: "BL"}
 func TestInstanceRules(t *testing.T) {
 	cases := []struct {
 		name     string
-		rule     trial.QCRule
+		rule     qc.Rule
 		edit     func(ds *dicom.Dataset)
 		outcome  qc.Outcome
 		seen     string
 		expected string
 	}{
 		// required_attribute
-		{name: "required present", rule: trial.QCRule{Kind: "required_attribute", Attribute: "SliceThickness"},
+		{name: "required present", rule: qc.Rule{Kind: "required_attribute", Attribute: "SliceThickness"},
 			outcome: qc.Pass, seen: "present", expected: "present, not empty"},
-		{name: "required by tag", rule: trial.QCRule{Kind: "required_attribute", Attribute: "00180050"},
+		{name: "required by tag", rule: qc.Rule{Kind: "required_attribute", Attribute: "00180050"},
 			outcome: qc.Pass, seen: "present"},
-		{name: "required missing", rule: trial.QCRule{Kind: "required_attribute", Attribute: "SliceThickness"},
+		{name: "required missing", rule: qc.Rule{Kind: "required_attribute", Attribute: "SliceThickness"},
 			edit: func(ds *dicom.Dataset) { ds.Remove(dicom.SliceThickness) }, outcome: qc.Fail, seen: "missing"},
-		{name: "required blank", rule: trial.QCRule{Kind: "required_attribute", Attribute: "PatientName", Severity: "warn"},
+		{name: "required blank", rule: qc.Rule{Kind: "required_attribute", Attribute: "PatientName", Severity: "warn"},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.PatientName, "PN", "  ") }, outcome: qc.Warn, seen: "empty"},
-		{name: "required value never shown", rule: trial.QCRule{Kind: "required_attribute", Attribute: "PatientName"},
+		{name: "required value never shown", rule: qc.Rule{Kind: "required_attribute", Attribute: "PatientName"},
 			outcome: qc.Pass, seen: "present"},
-		{name: "required sequence", rule: trial.QCRule{Kind: "required_attribute", Attribute: "DeidentificationMethodCodeSequence"},
+		{name: "required sequence", rule: qc.Rule{Kind: "required_attribute", Attribute: "DeidentificationMethodCodeSequence"},
 			outcome: qc.Pass, seen: "present"},
-		{name: "required empty sequence", rule: trial.QCRule{Kind: "required_attribute", Attribute: "00120064"},
+		{name: "required empty sequence", rule: qc.Rule{Kind: "required_attribute", Attribute: "00120064"},
 			edit: func(ds *dicom.Dataset) {
 				ds.Set(&dicom.Element{Tag: dicom.DeidentificationMethodCodeSequence, VR: "SQ"})
 			}, outcome: qc.Fail, seen: "empty"},
-		{name: "required binary", rule: trial.QCRule{Kind: "required_attribute", Attribute: "Rows"},
+		{name: "required binary", rule: qc.Rule{Kind: "required_attribute", Attribute: "Rows"},
 			outcome: qc.Pass, seen: "present"},
-		{name: "required empty binary", rule: trial.QCRule{Kind: "required_attribute", Attribute: "Rows"},
+		{name: "required empty binary", rule: qc.Rule{Kind: "required_attribute", Attribute: "Rows"},
 			edit: func(ds *dicom.Dataset) { ds.Set(&dicom.Element{Tag: dicom.Rows, VR: "US"}) }, outcome: qc.Fail, seen: "empty"},
-		{name: "required unknown keyword", rule: trial.QCRule{Kind: "required_attribute", Attribute: "NoSuchKeyword"},
+		{name: "required unknown keyword", rule: qc.Rule{Kind: "required_attribute", Attribute: "NoSuchKeyword"},
 			outcome: qc.Fail, seen: "unknown attribute NoSuchKeyword"},
 
 		// allowed_modalities
-		{name: "modality allowed", rule: trial.QCRule{Kind: "allowed_modalities", Modalities: []string{"CT", "MR"}},
+		{name: "modality allowed", rule: qc.Rule{Kind: "allowed_modalities", Modalities: []string{"CT", "MR"}},
 			outcome: qc.Pass, seen: "CT", expected: "one of CT, MR"},
-		{name: "modality refused", rule: trial.QCRule{Kind: "allowed_modalities", Modalities: []string{"MR"}},
+		{name: "modality refused", rule: qc.Rule{Kind: "allowed_modalities", Modalities: []string{"MR"}},
 			outcome: qc.Fail, seen: "CT", expected: "one of MR"},
-		{name: "modality warn", rule: trial.QCRule{Kind: "allowed_modalities", Severity: "warn", Modalities: []string{"MR"}},
+		{name: "modality warn", rule: qc.Rule{Kind: "allowed_modalities", Severity: "warn", Modalities: []string{"MR"}},
 			outcome: qc.Warn, seen: "CT"},
-		{name: "modality missing", rule: trial.QCRule{Kind: "allowed_modalities", Modalities: []string{"CT"}},
+		{name: "modality missing", rule: qc.Rule{Kind: "allowed_modalities", Modalities: []string{"CT"}},
 			edit: func(ds *dicom.Dataset) { ds.Remove(dicom.Modality) }, outcome: qc.Fail, seen: "missing"},
-		{name: "modality garbage", rule: trial.QCRule{Kind: "allowed_modalities", Modalities: []string{"CT"}},
+		{name: "modality garbage", rule: qc.Rule{Kind: "allowed_modalities", Modalities: []string{"CT"}},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.Modality, "CS", "C\x01T\xff") }, outcome: qc.Fail, seen: "C?T?"},
 
 		// allowed_sop_classes
-		{name: "sop class allowed", rule: trial.QCRule{Kind: "allowed_sop_classes", SOPClasses: []string{"1.2.840.10008.5.1.4.1.1.2"}},
+		{name: "sop class allowed", rule: qc.Rule{Kind: "allowed_sop_classes", SOPClasses: []string{"1.2.840.10008.5.1.4.1.1.2"}},
 			outcome: qc.Pass, seen: "1.2.840.10008.5.1.4.1.1.2", expected: "one of 1.2.840.10008.5.1.4.1.1.2"},
-		{name: "sop class refused", rule: trial.QCRule{Kind: "allowed_sop_classes", SOPClasses: []string{"1.2.840.10008.5.1.4.1.1.4"}},
+		{name: "sop class refused", rule: qc.Rule{Kind: "allowed_sop_classes", SOPClasses: []string{"1.2.840.10008.5.1.4.1.1.4"}},
 			outcome: qc.Fail, seen: "1.2.840.10008.5.1.4.1.1.2"},
-		{name: "sop class missing", rule: trial.QCRule{Kind: "allowed_sop_classes", Severity: "warn", SOPClasses: []string{"1.2.3"}},
+		{name: "sop class missing", rule: qc.Rule{Kind: "allowed_sop_classes", Severity: "warn", SOPClasses: []string{"1.2.3"}},
 			edit: func(ds *dicom.Dataset) { ds.Remove(dicom.SOPClassUID) }, outcome: qc.Warn, seen: "missing"},
 
 		// numeric_range
-		{name: "range pass", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(0.5), Max: ptr(5.0)},
+		{name: "range pass", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(0.5), Max: ptr(5.0)},
 			outcome: qc.Pass, seen: "3.0", expected: "0.5..5"},
-		{name: "range above", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Max: ptr(2.5)},
+		{name: "range above", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Max: ptr(2.5)},
 			outcome: qc.Fail, seen: "3.0", expected: "<= 2.5"},
-		{name: "range below warn", rule: trial.QCRule{Kind: "numeric_range", Severity: "warn", Attribute: "SliceThickness", Min: ptr(4.0)},
+		{name: "range below warn", rule: qc.Rule{Kind: "numeric_range", Severity: "warn", Attribute: "SliceThickness", Min: ptr(4.0)},
 			outcome: qc.Warn, seen: "3.0", expected: ">= 4"},
-		{name: "range bounds inclusive", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(3.0), Max: ptr(3.0)},
+		{name: "range bounds inclusive", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(3.0), Max: ptr(3.0)},
 			outcome: qc.Pass, seen: "3.0"},
-		{name: "range multi-valued pass", rule: trial.QCRule{Kind: "numeric_range", Attribute: "PixelSpacing", Min: ptr(0.5), Max: ptr(1.0)},
+		{name: "range multi-valued pass", rule: qc.Rule{Kind: "numeric_range", Attribute: "PixelSpacing", Min: ptr(0.5), Max: ptr(1.0)},
 			outcome: qc.Pass, seen: `0.7\0.7`},
-		{name: "range multi-valued one out", rule: trial.QCRule{Kind: "numeric_range", Attribute: "00280030", Min: ptr(0.5), Max: ptr(1.0)},
+		{name: "range multi-valued one out", rule: qc.Rule{Kind: "numeric_range", Attribute: "00280030", Min: ptr(0.5), Max: ptr(1.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.PixelSpacing, "DS", "0.7", "1.2") }, outcome: qc.Fail, seen: `0.7\1.2`},
-		{name: "range missing", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
+		{name: "range missing", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
 			edit: func(ds *dicom.Dataset) { ds.Remove(dicom.SliceThickness) }, outcome: qc.Fail, seen: "missing"},
-		{name: "range missing warn", rule: trial.QCRule{Kind: "numeric_range", Severity: "warn", Attribute: "SliceThickness", Min: ptr(1.0)},
+		{name: "range missing warn", rule: qc.Rule{Kind: "numeric_range", Severity: "warn", Attribute: "SliceThickness", Min: ptr(1.0)},
 			edit: func(ds *dicom.Dataset) { ds.Remove(dicom.SliceThickness) }, outcome: qc.Warn, seen: "missing"},
-		{name: "range empty", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
+		{name: "range empty", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.SliceThickness, "DS", "") }, outcome: qc.Fail, seen: "empty"},
-		{name: "range malformed", rule: trial.QCRule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
+		{name: "range malformed", rule: qc.Rule{Kind: "numeric_range", Attribute: "SliceThickness", Min: ptr(1.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.SliceThickness, "DS", "3mm") }, outcome: qc.Fail, seen: "not a number: 3mm"},
-		{name: "range not numeric VR", rule: trial.QCRule{Kind: "numeric_range", Severity: "warn", Attribute: "PatientName", Min: ptr(1.0)},
+		{name: "range not numeric VR", rule: qc.Rule{Kind: "numeric_range", Severity: "warn", Attribute: "PatientName", Min: ptr(1.0)},
 			outcome: qc.Warn, seen: "not a number: VR PN"},
-		{name: "range binary", rule: trial.QCRule{Kind: "numeric_range", Attribute: "Rows", Min: ptr(256.0), Max: ptr(1024.0)},
+		{name: "range binary", rule: qc.Rule{Kind: "numeric_range", Attribute: "Rows", Min: ptr(256.0), Max: ptr(1024.0)},
 			outcome: qc.Pass, seen: "512"},
-		{name: "range NaN", rule: trial.QCRule{Kind: "numeric_range", Attribute: "00189087", Min: ptr(0.0)},
+		{name: "range NaN", rule: qc.Rule{Kind: "numeric_range", Attribute: "00189087", Min: ptr(0.0)},
 			edit: func(ds *dicom.Dataset) {
 				ds.Set(&dicom.Element{Tag: dicom.NewTag(0x0018, 0x9087), VR: "FD",
 					Value: binary.LittleEndian.AppendUint64(nil, math.Float64bits(math.NaN()))})
 			}, outcome: qc.Fail, seen: "NaN"},
 
-		{name: "range patient value hidden", rule: trial.QCRule{Kind: "numeric_range", Attribute: "PatientWeight", Max: ptr(150.0)},
+		{name: "range patient value hidden", rule: qc.Rule{Kind: "numeric_range", Attribute: "PatientWeight", Max: ptr(150.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.NewTag(0x0010, 0x1030), "DS", "72.5") }, outcome: qc.Pass, seen: "in range"},
-		{name: "range patient value out", rule: trial.QCRule{Kind: "numeric_range", Attribute: "00101030", Max: ptr(50.0)},
+		{name: "range patient value out", rule: qc.Rule{Kind: "numeric_range", Attribute: "00101030", Max: ptr(50.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.NewTag(0x0010, 0x1030), "DS", "72.5") }, outcome: qc.Fail, seen: "out of range"},
-		{name: "range patient malformed", rule: trial.QCRule{Kind: "numeric_range", Attribute: "00101030", Max: ptr(50.0)},
+		{name: "range patient malformed", rule: qc.Rule{Kind: "numeric_range", Attribute: "00101030", Max: ptr(50.0)},
 			edit: func(ds *dicom.Dataset) { ds.SetString(dicom.NewTag(0x0010, 0x1030), "DS", "72kg") }, outcome: qc.Fail, seen: "not a number"},
 
 		// clinical_trial_tags
-		{name: "trial tags match", rule: trial.QCRule{Kind: "clinical_trial_tags", Required: true},
+		{name: "trial tags match", rule: qc.Rule{Kind: "clinical_trial_tags", Required: true},
 			outcome: qc.Pass, seen: "site id matches, subject id matches, time point id matches",
 			expected: "site S01, subject 0001, time point BL (site and subject required)"},
-		{name: "trial tags absent, optional", rule: trial.QCRule{Kind: "clinical_trial_tags"},
+		{name: "trial tags absent, optional", rule: qc.Rule{Kind: "clinical_trial_tags"},
 			edit: func(ds *dicom.Dataset) {
 				ds.Remove(dicom.ClinicalTrialSiteID)
 				ds.Remove(dicom.ClinicalTrialSubjectID)
 				ds.Remove(dicom.ClinicalTrialTimePointID)
 			}, outcome: qc.Pass, seen: "site id absent, subject id absent, time point id absent",
 			expected: "site S01, subject 0001, time point BL"},
-		{name: "trial tags absent, required", rule: trial.QCRule{Kind: "clinical_trial_tags", Required: true},
+		{name: "trial tags absent, required", rule: qc.Rule{Kind: "clinical_trial_tags", Required: true},
 			edit: func(ds *dicom.Dataset) {
 				ds.Remove(dicom.ClinicalTrialSubjectID)
 				ds.Remove(dicom.ClinicalTrialTimePointID)
 			}, outcome: qc.Fail, seen: "site id matches, subject id missing, time point id absent"},
-		{name: "trial tags wrong subject", rule: trial.QCRule{Kind: "clinical_trial_tags", Severity: "warn"},
+		{name: "trial tags wrong subject", rule: qc.Rule{Kind: "clinical_trial_tags", Severity: "warn"},
 			edit:    func(ds *dicom.Dataset) { ds.SetString(dicom.ClinicalTrialSubjectID, "LO", "MRN123456") },
 			outcome: qc.Warn, seen: "site id matches, subject id differs, time point id matches"},
-		{name: "trial tags wrong visit", rule: trial.QCRule{Kind: "clinical_trial_tags"},
+		{name: "trial tags wrong visit", rule: qc.Rule{Kind: "clinical_trial_tags"},
 			edit:    func(ds *dicom.Dataset) { ds.SetString(dicom.ClinicalTrialTimePointID, "LO", "W12") },
 			outcome: qc.Fail, seen: "site id matches, subject id matches, time point id differs"},
-		{name: "trial tags blank is absent", rule: trial.QCRule{Kind: "clinical_trial_tags", Required: true},
+		{name: "trial tags blank is absent", rule: qc.Rule{Kind: "clinical_trial_tags", Required: true},
 			edit:    func(ds *dicom.Dataset) { ds.SetString(dicom.ClinicalTrialSiteID, "LO", " ") },
 			outcome: qc.Fail, seen: "site id missing, subject id matches, time point id matches"},
 	}
@@ -163,7 +162,7 @@ func TestInstanceRules(t *testing.T) {
 			if r.Severity == "" {
 				r.Severity = "fail"
 			}
-			got := qc.Instance([]trial.QCRule{r}, ds, ctx)
+			got := qc.Instance([]qc.Rule{r}, ds, ctx)
 			if len(got) != 1 {
 				t.Fatalf("got %d results, want 1: %+v", len(got), got)
 			}
@@ -185,7 +184,7 @@ func TestInstanceRules(t *testing.T) {
 }
 
 func TestInstanceSkipsOtherLevelsAndSorts(t *testing.T) {
-	rules := []trial.QCRule{
+	rules := []qc.Rule{
 		{ID: "z", Kind: "allowed_modalities", Severity: "fail", Modalities: []string{"CT"}},
 		{ID: "series", Kind: "instance_count", Severity: "fail", MinInstances: ptr(3)},
 		{ID: "a", Kind: "required_attribute", Severity: "warn", Attribute: "SliceThickness"},
@@ -212,7 +211,7 @@ func TestInstanceSkipsOtherLevelsAndSorts(t *testing.T) {
 }
 
 func TestRefusal(t *testing.T) {
-	rules := []trial.QCRule{
+	rules := []qc.Rule{
 		{ID: "attr", Kind: "required_attribute", Severity: "fail", Attribute: "NumberOfFrames"},
 		{ID: "mod-warn", Kind: "allowed_modalities", Severity: "warn", Modalities: []string{"MR"}},
 		{ID: "sop", Kind: "allowed_sop_classes", Severity: "fail", SOPClasses: []string{"1.2.840.10008.5.1.4.1.1.4"}},
@@ -256,7 +255,7 @@ func TestWorst(t *testing.T) {
 func TestSeenCapped(t *testing.T) {
 	ds := header()
 	ds.SetString(dicom.Modality, "CS", strings.Repeat("é", 300))
-	got := qc.Instance([]trial.QCRule{{ID: "m", Kind: "allowed_modalities", Severity: "fail", Modalities: []string{"CT"}}}, ds, ctx)
+	got := qc.Instance([]qc.Rule{{ID: "m", Kind: "allowed_modalities", Severity: "fail", Modalities: []string{"CT"}}}, ds, ctx)
 	s := got[0].Seen
 	if len(s) > 200 || !strings.HasSuffix(s, "...") || strings.ContainsRune(s, '\uFFFD') {
 		t.Errorf("seen not capped cleanly: %d bytes %q", len(s), s)

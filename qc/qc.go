@@ -1,5 +1,5 @@
 // Package qc evaluates a trial's automatic quality-control rules
-// (trial.QCRule) and reports one Result per rule and thing checked.
+// (Rule) and reports one Result per rule and thing checked.
 //
 // # Levels
 //
@@ -48,8 +48,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Level says what a result is about.
@@ -72,7 +70,7 @@ const (
 	Fail Outcome = "fail"
 )
 
-// The rule kinds (trial.QCRule.Kind).
+// The rule kinds (Rule.Kind).
 const (
 	KindRequiredAttribute         = "required_attribute"
 	KindAllowedModalities         = "allowed_modalities"
@@ -157,7 +155,7 @@ func Refusal(results []Result) (r Result, ok bool) {
 
 // result builds the result of rule on subject: pass when ok, the rule's
 // severity otherwise.
-func result(rule *trial.QCRule, level Level, subject string, ok bool, seen, expected string) Result {
+func result(rule *Rule, level Level, subject string, ok bool, seen, expected string) Result {
 	o := Pass
 	if !ok {
 		o = severity(rule.Severity)

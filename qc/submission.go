@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/trialgate/trialgate/dicom"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // Summary is what the series and visit rules need to know about one stored
@@ -55,7 +54,7 @@ type series struct {
 // submission whose visit id is visit. expected_series rules naming another
 // visit are skipped, as are instance-level rules. The results are sorted
 // by level, rule and subject.
-func Submission(rules []trial.QCRule, visit string, instances []Summary) []Result {
+func Submission(rules []Rule, visit string, instances []Summary) []Result {
 	all := make([]*Summary, len(instances))
 	for i := range instances {
 		all[i] = &instances[i]
@@ -91,7 +90,7 @@ func Submission(rules []trial.QCRule, visit string, instances []Summary) []Resul
 	}
 	for _, kind := range builtinKinds {
 		if !defined[kind] {
-			r := trial.QCRule{ID: BuiltinPrefix + kind, Kind: kind, Severity: string(Warn)}
+			r := Rule{ID: BuiltinPrefix + kind, Kind: kind, Severity: string(Warn)}
 			out = evaluate(out, &r, visit, groups, all)
 		}
 	}
@@ -100,7 +99,7 @@ func Submission(rules []trial.QCRule, visit string, instances []Summary) []Resul
 }
 
 // evaluate appends the results of one series or visit rule to out.
-func evaluate(out []Result, r *trial.QCRule, visit string, groups []series, all []*Summary) []Result {
+func evaluate(out []Result, r *Rule, visit string, groups []series, all []*Summary) []Result {
 	switch r.Kind {
 	case KindInstanceCount:
 		for _, g := range groups {
@@ -249,7 +248,7 @@ func list(items []string, max int) string {
 // expectedSeries checks that at least one series has the rule's modality
 // and description and an instance count in range. The descriptions seen
 // are not reported (they are free text).
-func expectedSeries(r *trial.QCRule, groups []series) (ok bool, seen, expected string) {
+func expectedSeries(r *Rule, groups []series) (ok bool, seen, expected string) {
 	expected = r.Modality + " series"
 	if r.Description != "" {
 		expected += fmt.Sprintf(" with description containing %q", r.Description)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/trialgate/trialgate/qc"
-	"github.com/trialgate/trialgate/trial"
 )
 
 // series returns instances of one series numbered nums (nil: no number).
@@ -67,95 +66,95 @@ func TestSubmissionRules(t *testing.T) {
 	ct := series("2.25.12", "CT", "", "", seq(1, 3)...)
 	cases := []struct {
 		name      string
-		rule      trial.QCRule
+		rule      qc.Rule
 		visit     string
 		instances []qc.Summary
 		want      []brief
 		expected  string
 	}{
 		// instance_count
-		{name: "count in range", rule: trial.QCRule{Kind: "instance_count", MinInstances: ptr(5), MaxInstances: ptr(20)},
+		{name: "count in range", rule: qc.Rule{Kind: "instance_count", MinInstances: ptr(5), MaxInstances: ptr(20)},
 			instances: concat(t1, t2), want: []brief{{"2.25.10", qc.Pass, "20 instances"}, {"2.25.11", qc.Pass, "5 instances"}},
 			expected: "5..20 instances"},
-		{name: "count too few", rule: trial.QCRule{Kind: "instance_count", MinInstances: ptr(10)},
+		{name: "count too few", rule: qc.Rule{Kind: "instance_count", MinInstances: ptr(10)},
 			instances: concat(t1, t2), want: []brief{{"2.25.10", qc.Pass, "20 instances"}, {"2.25.11", qc.Fail, "5 instances"}},
 			expected: ">= 10 instances"},
-		{name: "count too many warn", rule: trial.QCRule{Kind: "instance_count", Severity: "warn", MaxInstances: ptr(1)},
+		{name: "count too many warn", rule: qc.Rule{Kind: "instance_count", Severity: "warn", MaxInstances: ptr(1)},
 			instances: ct, want: []brief{{"2.25.12", qc.Warn, "3 instances"}}, expected: "<= 1 instances"},
-		{name: "count modality filter", rule: trial.QCRule{Kind: "instance_count", Modality: "CT", MinInstances: ptr(4)},
+		{name: "count modality filter", rule: qc.Rule{Kind: "instance_count", Modality: "CT", MinInstances: ptr(4)},
 			instances: concat(t1, ct), want: []brief{{"2.25.12", qc.Fail, "3 instances"}}},
-		{name: "count modality absent", rule: trial.QCRule{Kind: "instance_count", Modality: "PT", MinInstances: ptr(4)},
+		{name: "count modality absent", rule: qc.Rule{Kind: "instance_count", Modality: "PT", MinInstances: ptr(4)},
 			instances: concat(t1, ct), want: nil},
 
 		// single_frame_of_reference
-		{name: "frame shared", rule: trial.QCRule{Kind: "single_frame_of_reference"},
+		{name: "frame shared", rule: qc.Rule{Kind: "single_frame_of_reference"},
 			instances: t2, want: []brief{{"2.25.11", qc.Pass, "2.25.99"}}, expected: "one frame of reference"},
-		{name: "frame absent everywhere", rule: trial.QCRule{Kind: "single_frame_of_reference"},
+		{name: "frame absent everywhere", rule: qc.Rule{Kind: "single_frame_of_reference"},
 			instances: ct, want: []brief{{"2.25.12", qc.Pass, "absent"}}},
-		{name: "frame differs", rule: trial.QCRule{Kind: "single_frame_of_reference"},
+		{name: "frame differs", rule: qc.Rule{Kind: "single_frame_of_reference"},
 			instances: concat(t2, series("2.25.11", "MR", "AX T2", "2.25.98", ptr(6))),
 			want:      []brief{{"2.25.11", qc.Fail, "2 frames of reference: 2.25.99 (5), 2.25.98 (1)"}}},
-		{name: "frame partly missing warn", rule: trial.QCRule{Kind: "single_frame_of_reference", Severity: "warn"},
+		{name: "frame partly missing warn", rule: qc.Rule{Kind: "single_frame_of_reference", Severity: "warn"},
 			instances: concat(t2, series("2.25.11", "MR", "AX T2", "", ptr(6), ptr(7))),
 			want:      []brief{{"2.25.11", qc.Warn, "missing in 2 of 7 instances"}}},
 
 		// contiguous_instance_numbers
-		{name: "contiguous", rule: trial.QCRule{Kind: "contiguous_instance_numbers"},
+		{name: "contiguous", rule: qc.Rule{Kind: "contiguous_instance_numbers"},
 			instances: concat(t2, series("2.25.13", "MR", "", "", seq(0, 3)...)),
 			want:      []brief{{"2.25.11", qc.Pass, "5 instances, 1..5"}, {"2.25.13", qc.Pass, "4 instances, 0..3"}},
 			expected:  "instance numbers without gaps or repeats"},
-		{name: "gap", rule: trial.QCRule{Kind: "contiguous_instance_numbers"},
+		{name: "gap", rule: qc.Rule{Kind: "contiguous_instance_numbers"},
 			instances: series("2.25.11", "MR", "", "", ptr(1), ptr(2), ptr(3), ptr(5), ptr(9)),
 			want:      []brief{{"2.25.11", qc.Fail, "5 instances, 1..9: gap after 3, 5"}}},
-		{name: "repeat warn", rule: trial.QCRule{Kind: "contiguous_instance_numbers", Severity: "warn"},
+		{name: "repeat warn", rule: qc.Rule{Kind: "contiguous_instance_numbers", Severity: "warn"},
 			instances: series("2.25.11", "MR", "", "", ptr(1), ptr(2), ptr(2), ptr(2), ptr(3), ptr(3)),
 			want:      []brief{{"2.25.11", qc.Warn, "6 instances, 1..3: repeated 2, 3"}}},
-		{name: "partly unnumbered", rule: trial.QCRule{Kind: "contiguous_instance_numbers"},
+		{name: "partly unnumbered", rule: qc.Rule{Kind: "contiguous_instance_numbers"},
 			instances: series("2.25.11", "MR", "", "", ptr(1), nil, ptr(4)),
 			want:      []brief{{"2.25.11", qc.Fail, "3 instances, 1..4: gap after 1; 1 without a number"}}},
-		{name: "unnumbered", rule: trial.QCRule{Kind: "contiguous_instance_numbers"},
+		{name: "unnumbered", rule: qc.Rule{Kind: "contiguous_instance_numbers"},
 			instances: series("2.25.11", "MR", "", "", nil, nil),
 			want:      []brief{{"2.25.11", qc.Pass, "2 instances, no instance numbers"}}},
-		{name: "many gaps", rule: trial.QCRule{Kind: "contiguous_instance_numbers"},
+		{name: "many gaps", rule: qc.Rule{Kind: "contiguous_instance_numbers"},
 			instances: series("2.25.11", "MR", "", "", ptr(1), ptr(3), ptr(5), ptr(7), ptr(9), ptr(11), ptr(13), ptr(15)),
 			want:      []brief{{"2.25.11", qc.Fail, "8 instances, 1..15: gap after 1, 3, 5, 7, 9 and 2 more"}}},
 
 		// expected_series
-		{name: "expected found", rule: trial.QCRule{Kind: "expected_series", Modality: "MR", Description: "t1", MinInstances: ptr(10)},
+		{name: "expected found", rule: qc.Rule{Kind: "expected_series", Modality: "MR", Description: "t1", MinInstances: ptr(10)},
 			visit: "BL", instances: concat(t1, t2, ct), want: []brief{{"BL", qc.Pass, "series 2.25.10: 20 instances"}},
 			expected: `MR series with description containing "t1", >= 10 instances`},
-		{name: "expected any description", rule: trial.QCRule{Kind: "expected_series", Modality: "CT"},
+		{name: "expected any description", rule: qc.Rule{Kind: "expected_series", Modality: "CT"},
 			visit: "BL", instances: concat(t1, ct), want: []brief{{"BL", qc.Pass, "series 2.25.12: 3 instances"}},
 			expected: "CT series"},
-		{name: "expected second series in range", rule: trial.QCRule{Kind: "expected_series", Modality: "MR", MaxInstances: ptr(5)},
+		{name: "expected second series in range", rule: qc.Rule{Kind: "expected_series", Modality: "MR", MaxInstances: ptr(5)},
 			visit: "BL", instances: concat(t1, t2), want: []brief{{"BL", qc.Pass, "series 2.25.11: 5 instances"}}},
-		{name: "expected wrong count", rule: trial.QCRule{Kind: "expected_series", Modality: "MR", MinInstances: ptr(30), MaxInstances: ptr(40)},
+		{name: "expected wrong count", rule: qc.Rule{Kind: "expected_series", Modality: "MR", MinInstances: ptr(30), MaxInstances: ptr(40)},
 			visit: "BL", instances: concat(t1, t2, ct),
 			want: []brief{{"BL", qc.Fail, "series 2.25.10: 20 instances, series 2.25.11: 5 instances"}}},
-		{name: "expected missing", rule: trial.QCRule{Kind: "expected_series", Severity: "warn", Modality: "MR", Description: "FLAIR"},
+		{name: "expected missing", rule: qc.Rule{Kind: "expected_series", Severity: "warn", Modality: "MR", Description: "FLAIR"},
 			visit: "BL", instances: concat(t1, t2, ct), want: []brief{{"BL", qc.Warn, "no matching series; series seen: MR x2, CT x1"}}},
-		{name: "expected nothing uploaded", rule: trial.QCRule{Kind: "expected_series", Modality: "MR"},
+		{name: "expected nothing uploaded", rule: qc.Rule{Kind: "expected_series", Modality: "MR"},
 			visit: "BL", want: []brief{{"BL", qc.Fail, "no series"}}},
-		{name: "expected this visit", rule: trial.QCRule{Kind: "expected_series", Visit: "BL", Modality: "PT"},
+		{name: "expected this visit", rule: qc.Rule{Kind: "expected_series", Visit: "BL", Modality: "PT"},
 			visit: "BL", instances: ct, want: []brief{{"BL", qc.Fail, "no matching series; series seen: CT x1"}}},
-		{name: "expected other visit", rule: trial.QCRule{Kind: "expected_series", Visit: "W12", Modality: "PT"},
+		{name: "expected other visit", rule: qc.Rule{Kind: "expected_series", Visit: "W12", Modality: "PT"},
 			visit: "BL", instances: ct, want: nil},
 
 		// no_duplicate_instances
-		{name: "distinct", rule: trial.QCRule{Kind: "no_duplicate_instances"},
+		{name: "distinct", rule: qc.Rule{Kind: "no_duplicate_instances"},
 			visit: "BL", instances: concat(t1, t2), want: []brief{{"BL", qc.Pass, "25 instances, all distinct"}},
 			expected: "distinct SOP Instance UIDs and originals"},
-		{name: "same uid", rule: trial.QCRule{Kind: "no_duplicate_instances"},
+		{name: "same uid", rule: qc.Rule{Kind: "no_duplicate_instances"},
 			visit: "BL", instances: concat(t2, t2[:1]),
 			want: []brief{{"BL", qc.Fail, "repeated SOP Instance UIDs: 2.25.11.1 x2; repeated originals: sha256 " + hash("2.25.11.1")[:12] + " x2"}}},
-		{name: "same original warn", rule: trial.QCRule{Kind: "no_duplicate_instances", Severity: "warn"},
+		{name: "same original warn", rule: qc.Rule{Kind: "no_duplicate_instances", Severity: "warn"},
 			visit: "BL", instances: func() []qc.Summary {
 				s := slices.Clone(t2)
 				s[3].OriginalSHA256 = s[1].OriginalSHA256
 				return s
 			}(),
 			want: []brief{{"BL", qc.Warn, "repeated originals: sha256 " + hash("2.25.11.2")[:12] + " x2"}}},
-		{name: "empty submission", rule: trial.QCRule{Kind: "no_duplicate_instances"},
+		{name: "empty submission", rule: qc.Rule{Kind: "no_duplicate_instances"},
 			visit: "BL", want: []brief{{"BL", qc.Pass, "0 instances, all distinct"}}},
 	}
 	for _, tc := range cases {
@@ -165,7 +164,7 @@ func TestSubmissionRules(t *testing.T) {
 			if r.Severity == "" {
 				r.Severity = "fail"
 			}
-			got := qc.Submission([]trial.QCRule{r}, tc.visit, tc.instances)
+			got := qc.Submission([]qc.Rule{r}, tc.visit, tc.instances)
 			if b := briefs(got, "r"); !slices.Equal(b, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", b, tc.want)
 			}
@@ -212,7 +211,7 @@ func TestBuiltins(t *testing.T) {
 	if w := qc.Worst(got); w != qc.Warn {
 		t.Errorf("built-ins: worst %s, want warn: %+v", w, got)
 	}
-	rules := []trial.QCRule{{ID: "frame", Kind: "single_frame_of_reference", Severity: "fail"}}
+	rules := []qc.Rule{{ID: "frame", Kind: "single_frame_of_reference", Severity: "fail"}}
 	got = qc.Submission(rules, "BL", bad)
 	var rulesRun []string
 	for _, r := range got {
@@ -236,7 +235,7 @@ func TestBuiltins(t *testing.T) {
 }
 
 func TestSubmissionSkipsInstanceRules(t *testing.T) {
-	rules := []trial.QCRule{{ID: "m", Kind: "allowed_modalities", Severity: "fail", Modalities: []string{"CT"}}}
+	rules := []qc.Rule{{ID: "m", Kind: "allowed_modalities", Severity: "fail", Modalities: []string{"CT"}}}
 	for _, r := range qc.Submission(rules, "BL", series("2.25.1", "MR", "", "", ptr(1))) {
 		if r.Rule == "m" {
 			t.Errorf("instance rule evaluated at completion: %+v", r)
@@ -247,7 +246,7 @@ func TestSubmissionSkipsInstanceRules(t *testing.T) {
 // The results do not depend on the order of the instances or rules, and
 // are sorted by level, rule and subject.
 func TestSubmissionDeterministic(t *testing.T) {
-	rules := []trial.QCRule{
+	rules := []qc.Rule{
 		{ID: "count", Kind: "instance_count", Severity: "warn", MinInstances: ptr(3)},
 		{ID: "t1", Kind: "expected_series", Severity: "fail", Modality: "MR", Description: "t1"},
 		{ID: "dups", Kind: "no_duplicate_instances", Severity: "fail"},

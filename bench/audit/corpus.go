@@ -99,36 +99,35 @@ func (g *generator) account(id int64, trial string) (account, audit.Event) {
 	return a, audit.Event{
 		Action: audit.ActionUserCreated,
 		Object: audit.Object{Type: "user", ID: fmt.Sprintf("u_%016x", uint64(id))},
-		Trial:  trial,
-		Site:   a.site,
 		After:  map[string]string{"username": a.username, "full_name": a.fullName, "role": a.role},
 	}
 }
 
-// event returns a realistic event of trial: account changes, grants and
-// logins in proportions like a working trial's.
-func (g *generator) event(trial string) audit.Event {
+// event returns a realistic entry of trial, without its time and actor:
+// account changes, grants and logins in proportions like a working
+// trial's, most of them at a site.
+func (g *generator) event(trial string) audit.Entry {
 	site := fmt.Sprintf("S%03d", 1+g.rng.IntN(120))
 	user := audit.Object{Type: "user", ID: "u_" + g.hex(16)}
 	switch p := g.rng.IntN(10); {
 	case p < 4:
-		return audit.Event{Action: audit.ActionUserGrantAdded, Object: user, Trial: trial, Site: site,
+		return audit.Entry{Trial: trial, Site: site, Event: audit.Event{Action: audit.ActionUserGrantAdded, Object: user,
 			After:  map[string]string{"role": roles[g.rng.IntN(len(roles))], "trial": trial, "site": site},
-			Reason: "site activation"}
+			Reason: "site activation"}}
 	case p < 7:
-		_, ev := g.account(g.rng.Int64N(1<<20), trial)
-		return ev
+		a, ev := g.account(g.rng.Int64N(1<<20), trial)
+		return audit.Entry{Trial: trial, Site: a.site, Event: ev}
 	case p < 9:
 		ev := audit.Event{Action: audit.ActionLogin, Object: audit.Object{Type: "session", ID: "s_" + g.hex(24)},
-			Trial: trial, After: map[string]string{"method": "password", "mfa": "totp"}}
+			After: map[string]string{"method": "password", "mfa": "totp"}}
 		if g.rng.IntN(8) == 0 {
 			ev.Outcome, ev.After = audit.Failed, map[string]string{"method": "password", "failure": "wrong password"}
 		}
-		return ev
+		return audit.Entry{Trial: trial, Event: ev}
 	default:
-		return audit.Event{Action: audit.ActionUserDeactivated, Object: user, Trial: trial, Site: site,
+		return audit.Entry{Trial: trial, Site: site, Event: audit.Event{Action: audit.ActionUserDeactivated, Object: user,
 			Before: map[string]bool{"active": true}, After: map[string]bool{"active": false},
-			Reason: "left the study team"}
+			Reason: "left the study team"}}
 	}
 }
 
@@ -154,8 +153,8 @@ func buildCorpus(n, chains int, seed uint64) (*corpus, error) {
 			defer wg.Done()
 			g := newGenerator(seed + uint64(w))
 			for i := w; i < n; i += workers {
-				e := audit.Entry{Time: base.Add(time.Duration(i) * time.Millisecond), Actor: g.actor(),
-					Event: g.event(fmt.Sprintf("T%03d", i%chains))}
+				e := g.event(fmt.Sprintf("T%03d", i%chains))
+				e.Time, e.Actor = base.Add(time.Duration(i)*time.Millisecond), g.actor()
 				c, err := audit.Encode(&e)
 				if err != nil {
 					errs[w] = err

@@ -39,9 +39,11 @@ func loadEntries(ctx context.Context, d *db.DB, trial string, n, perTx, loaders 
 					return
 				}
 				hi = min(hi, int64(n))
-				err := d.Write(ctx, g.actor(), func(tx *db.Tx) error {
+				// One transaction is one scope: its entries carry the
+				// trial, not the sites their events were generated for.
+				err := d.Write(ctx, g.actor(), db.TrialScope(trial), func(tx *db.Tx) error {
 					for range hi - lo {
-						if err := tx.Audit(g.event(trial)); err != nil {
+						if err := tx.Audit(g.event(trial).Event); err != nil {
 							return err
 						}
 					}

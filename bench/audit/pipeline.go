@@ -76,7 +76,7 @@ func (w *pgxWorkload) do(ctx context.Context, g *generator, id int64) (err error
 	var canonical []byte
 	var e audit.Entry
 	if w.seq != nil {
-		e = audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: actor, Event: ev}
+		e = audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: actor, Trial: row.trial, Site: row.site, Event: ev}
 		if canonical, err = audit.Encode(&e); err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (w *pgxWorkload) do(ctx context.Context, g *generator, id int64) (err error
 		return err
 	}
 	enqueueArgs := []any{e.Chain(), e.Time.UnixMicro(), actor.ID, actor.Username, string(ev.Action), ev.Object.String(),
-		ev.Trial, ev.Site, string(audit.Success), canonical}
+		e.Trial, e.Site, string(audit.Success), canonical}
 	switch w.variant {
 	case variantPgxAudited:
 		if _, err := c.Exec(ctx, enqueueSQL, enqueueArgs...); err != nil {

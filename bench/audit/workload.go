@@ -173,7 +173,7 @@ type audited struct {
 
 func (a *audited) do(ctx context.Context, g *generator, id int64) error {
 	row, ev := g.account(id, trialOf(a.trial, id, a.chains))
-	return a.d.Write(ctx, g.actor(), func(tx *db.Tx) error {
+	return a.d.Write(ctx, g.actor(), db.Scope{Trial: row.trial, Site: row.site}, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, a.insert, row.args()...); err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ type plain struct {
 func (p *plain) do(ctx context.Context, g *generator, id int64) error {
 	row, ev := g.account(id, trialOf(p.trial, id, p.chains))
 	if p.encode {
-		e := audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: g.actor(), Event: ev}
+		e := audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: g.actor(), Trial: row.trial, Site: row.site, Event: ev}
 		if _, err := audit.Encode(&e); err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ type naive struct {
 
 func (n *naive) do(ctx context.Context, g *generator, id int64) error {
 	row, ev := g.account(id, trialOf(variantNaive, id, n.chains))
-	e := audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: g.actor(), Event: ev}
+	e := audit.Entry{Time: time.Now().UTC().Truncate(time.Microsecond), Actor: g.actor(), Trial: row.trial, Site: row.site, Event: ev}
 	canonical, err := audit.Encode(&e)
 	if err != nil {
 		return err

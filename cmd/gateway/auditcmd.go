@@ -9,7 +9,10 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/audit/trail"
+	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 )
 
@@ -31,12 +34,23 @@ func auditCmd(ctx context.Context, env *environment, args []string) error {
 
 // cliActor is who acts from the command line: the CLI, as the OS user.
 func cliActor() audit.Actor {
-	a := audit.System("cli")
+	return operator().Actor("")
+}
+
+// operator is the command line as a principal of the domain services: the
+// CLI as the OS user, holding the grants a command acts with.
+func operator(grants ...auth.Grant) *auth.Principal {
+	username, name := "", ""
 	if u, err := user.Current(); err == nil {
-		a.Username = u.Username
-		a.FullName = u.Name
+		username, name = u.Username, u.Name
 	}
-	return a
+	return auth.Operator("cli", username, name, grants...)
+}
+
+// auditor is the command line reading the trail: the audit commands act as
+// an inspector of every trial, whose reads trail records like anyone's.
+func auditor() *auth.Principal {
+	return operator(auth.Grant{Role: auth.Inspector, Trial: auth.AllTrials})
 }
 
 // openChained opens the database for a CLI command, starts the sequencer and
@@ -73,8 +87,19 @@ func auditVerifyCmd(ctx context.Context, env *environment, args []string) error 
 	}
 	var rep audit.Report
 	if export != "" {
-		var err error
-		if rep, err = verifyExport(export, trialID); err != nil {
+		f, err := os.Open(export)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		chain := ""
+		if trialID != "" {
+			chain = audit.ChainOf(trialID)
+			if trialID == audit.SystemChain {
+				chain = audit.SystemChain
+			}
+		}
+		if rep, err = audit.VerifyJSONL(f, chain); err != nil {
 			return err
 		}
 	} else {
@@ -83,21 +108,8 @@ func auditVerifyCmd(ctx context.Context, env *environment, args []string) error 
 			return err
 		}
 		defer d.Close()
-		var chains []string
-		if trialID != "" {
-			chains = []string{chainOf(trialID)}
-		}
-		if rep, err = d.VerifyAudit(ctx, chains...); err != nil {
-			return err
-		}
-		ev := audit.Event{Action: audit.ActionAuditVerified, Trial: trialOf(trialID),
-			After: map[string]any{"ok": rep.OK, "entries": rep.Entries}}
-		if !rep.OK {
-			ev.Outcome = audit.Failed
-			ev.After = map[string]any{"ok": false, "entries": rep.Entries, "first_bad": rep.FirstBad}
-		}
-		if err := d.Record(ctx, cliActor(), ev); err != nil {
-			return fmt.Errorf("record the verification: %w", err)
+		if rep, err = trail.New(d).Verify(ctx, auditor(), trialID); err != nil {
+			return cliError(err)
 		}
 	}
 	out, _ := json.Marshal(rep)
@@ -110,35 +122,13 @@ func auditVerifyCmd(ctx context.Context, env *environment, args []string) error 
 	return nil
 }
 
-// verifyExport checks a JSON Lines export: every hash and link, offline.
-func verifyExport(path, trialID string) (audit.Report, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return audit.Report{}, err
+// cliError turns a refusal of the caller's input into a usage error (exit
+// 2, with its public message); other errors pass on.
+func cliError(err error) error {
+	if trialgate.ErrorCode(err) == trialgate.EInvalid {
+		return exitError{code: 2, msg: trialgate.ErrorMessage(err)}
 	}
-	defer f.Close()
-	v := audit.NewVerifier()
-	err = audit.ReadJSONL(f, func(r *audit.Record) error {
-		if trialID != "" && r.Chain != chainOf(trialID) {
-			return nil
-		}
-		v.Add(r)
-		return nil
-	})
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("read export: %w", err)
-	}
-	return v.Finish(nil), nil
-}
-
-// chainOf maps the --trial flag to a chain; "system" names the system chain.
-func chainOf(trialID string) string { return audit.ChainOf(trialOf(trialID)) }
-
-func trialOf(trialID string) string {
-	if trialID == audit.SystemChain {
-		return ""
-	}
-	return trialID
+	return err
 }
 
 func auditExportCmd(ctx context.Context, env *environment, args []string) error {
@@ -161,14 +151,17 @@ func auditExportCmd(ctx context.Context, env *environment, args []string) error 
 	if trialID == "" || out == "" {
 		return exitError{code: 2, msg: "audit export needs --trial and --out"}
 	}
-	f := audit.Filter{Chains: []string{chainOf(trialID)}, Actor: actor, Action: audit.Action(action),
-		Object: object, Outcome: audit.Outcome(outcome)}
+	req := trail.Request{Trial: trialID, Format: audit.Format(format), Filter: audit.Filter{Actor: actor,
+		Action: audit.Action(action), Object: object, Outcome: audit.Outcome(outcome)}}
 	var err error
-	if f.From, err = parseTime("--from", from); err != nil {
+	if req.Filter.From, err = parseTime("--from", from); err != nil {
 		return err
 	}
-	if f.To, err = parseTime("--to", to); err != nil {
+	if req.Filter.To, err = parseTime("--to", to); err != nil {
 		return err
+	}
+	if err := req.Validate(); err != nil {
+		return cliError(err)
 	}
 	d, err := openChained(ctx, env, &b)
 	if err != nil {
@@ -179,30 +172,18 @@ func auditExportCmd(ctx context.Context, env *environment, args []string) error 
 	if err != nil {
 		return err
 	}
-	w, err := audit.NewWriter(file, audit.Format(format))
-	if err != nil {
-		file.Close()
-		os.Remove(out)
-		return exitError{code: 2, msg: err.Error()}
-	}
-	// The export is itself recorded before any entry leaves the database.
-	if err := d.Record(ctx, cliActor(), audit.Event{Action: audit.ActionAuditQueried, Trial: trialOf(trialID),
-		After: map[string]any{"format": format, "filter": f.Fields()}}); err != nil {
-		file.Close()
-		os.Remove(out)
-		return err
-	}
+	// The export is recorded before any entry leaves the database.
+	export, err := trail.New(d).Query(ctx, auditor(), req)
 	n := 0
-	err = d.AuditRecords(ctx, f, func(r *audit.Record) error { n++; return w.Write(r) })
 	if err == nil {
-		err = w.Close()
+		n, err = export.Stream(ctx, file)
 	}
 	if cerr := file.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(out)
-		return err
+		return cliError(err)
 	}
 	fmt.Fprintf(env.stderr, "exported %d entries to %s\n", n, out)
 	return nil

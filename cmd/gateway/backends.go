@@ -45,12 +45,13 @@ func (b *backendFlags) validate() error {
 	return nil
 }
 
-// openDB opens and migrates the database. The caller starts and closes it.
-func (b *backendFlags) openDB(ctx context.Context, log *slog.Logger) (*db.DB, error) {
+// openDB opens and migrates the database, with guards vetting every
+// change. The caller starts and closes it.
+func (b *backendFlags) openDB(ctx context.Context, log *slog.Logger, guards ...db.Guard) (*db.DB, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
-	opts := db.Options{Logger: log}
+	opts := db.Options{Logger: log, Guards: guards}
 	var d *db.DB
 	var err error
 	if b.databaseURL != "" {

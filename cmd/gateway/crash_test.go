@@ -145,7 +145,7 @@ func TestKillNineDuringAuditedWrites(t *testing.T) {
 			if err != nil {
 				t.Fatalf("audit verify after kill -9: %v\n%s", err, out)
 			}
-			sys := trail(t, p2.base, ivy, "trial=system&action=auth.login")
+			sys := queryTrail(t, p2.base, ivy, "trial=system&action=auth.login")
 			// ivy's own login and the acknowledged ones; more may have
 			// committed whose response the kill swallowed.
 			if got := int64(count(sys, "auth.login", "success")); got < acked.Load()+1 {

@@ -229,7 +229,7 @@ type entry struct {
 	} `json:"entry"`
 }
 
-func trail(t *testing.T, base, token, query string) []entry {
+func queryTrail(t *testing.T, base, token, query string) []entry {
 	t.Helper()
 	r := do(t, "GET", base+"/api/v1/audit?format=jsonl&"+query, token, "", nil)
 	if r.status != http.StatusOK {
@@ -339,7 +339,7 @@ func testPlatform(t *testing.T, g *gateway) {
 	})
 
 	t.Run("audit trail", func(t *testing.T) {
-		sys := trail(t, base, ivy, "trial=system")
+		sys := queryTrail(t, base, ivy, "trial=system")
 		for _, want := range []string{"schema.migrated", "user.created"} {
 			if count(sys, want, "success") == 0 {
 				t.Errorf("no %s in the system chain", want)
@@ -360,20 +360,20 @@ func testPlatform(t *testing.T, g *gateway) {
 			}
 		}
 		// The 403 for trial T2 went to T2's chain; tom's own trail query to T1's.
-		t2 := trail(t, base, ivy, "trial=T2")
+		t2 := queryTrail(t, base, ivy, "trial=T2")
 		if count(t2, "access.denied", "denied") != 1 {
 			t.Errorf("T2 chain: %+v", t2)
 		}
-		trail(t, base, tom, "trial=T1")
-		t1 := trail(t, base, ivy, "trial=T1")
+		queryTrail(t, base, tom, "trial=T1")
+		t1 := queryTrail(t, base, ivy, "trial=T1")
 		if count(t1, "audit.queried", "success") != 2 {
 			t.Errorf("T1 chain has %d audit.queried, want 2", count(t1, "audit.queried", "success"))
 		}
 		// Filters and formats.
-		if es := trail(t, base, ivy, "trial=system&action=auth.login&outcome=failed"); len(es) == 0 || count(es, "auth.login", "failed") != len(es) {
+		if es := queryTrail(t, base, ivy, "trial=system&action=auth.login&outcome=failed"); len(es) == 0 || count(es, "auth.login", "failed") != len(es) {
 			t.Errorf("filtered: %+v", es)
 		}
-		if es := trail(t, base, ivy, "trial=system&actor=tom&limit=1"); len(es) != 1 {
+		if es := queryTrail(t, base, ivy, "trial=system&actor=tom&limit=1"); len(es) != 1 {
 			t.Errorf("actor+limit: %d entries", len(es))
 		}
 		csv := do(t, "GET", base+"/api/v1/audit?trial=system&format=csv", ivy, "", nil)

@@ -157,7 +157,7 @@ func TestKillNineDuringUploads(t *testing.T) {
 					t.Errorf("acknowledged instance %s missing after the restart", sop)
 				}
 			}
-			es := trail(t, p2.base, token(t, p2.base, "ines"), "trial=T-E2E&action=instance.received")
+			es := queryTrail(t, p2.base, token(t, p2.base, "ines"), "trial=T-E2E&action=instance.received")
 			if got := count(es, "instance.received", "success"); got != len(view.Instances) {
 				t.Errorf("%d instances visible, %d instance.received entries: every instance has exactly its entry", len(view.Instances), got)
 			}

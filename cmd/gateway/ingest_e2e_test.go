@@ -157,7 +157,7 @@ func testIngest(t *testing.T, g *gateway) {
 	if r := do(t, "POST", g.base+"/api/v1/submissions/"+subID+"/qc-decision", quinn, "application/json", accept); r.status != http.StatusOK {
 		t.Fatalf("qc-decision: %d %s", r.status, r.body)
 	}
-	es := trail(t, g.base, token(t, g.base, "ines"), "trial=T-E2E")
+	es := queryTrail(t, g.base, token(t, g.base, "ines"), "trial=T-E2E")
 	n := len(names)
 	for action, want := range map[string]int{"instance.received": n, "instance.deidentified": n, "instance.quarantined": 1,
 		"qc.evaluated": n + 1, "submission.completed": 1, "instance.retrieved": n, "instance.reviewed": 1, "qc.decided": 1} {

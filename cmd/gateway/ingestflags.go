@@ -13,14 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage"
 	storagefs "github.com/trialgate/trialgate/storage/fs"
 	"github.com/trialgate/trialgate/storage/s3"
-	"github.com/trialgate/trialgate/trial/registry"
+	"github.com/trialgate/trialgate/trial"
 )
 
 // ingestFlags configure the upload pipeline.
@@ -39,7 +38,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 }
 
 // open builds the pipeline over the opened backends.
-func (f *ingestFlags) open(ctx context.Context, d *db.DB, store storage.Store, b *backendFlags, a *auth.Service, log *slog.Logger) (*ingest.Service, error) {
+func (f *ingestFlags) open(ctx context.Context, d *db.DB, store storage.Store, b *backendFlags, trials *trial.Service, log *slog.Logger) (*ingest.Service, error) {
 	secretFile := f.secretFile
 	if secretFile == "" {
 		secretFile = filepath.Join(b.dataDir, "deid.secret")
@@ -79,7 +78,7 @@ func (f *ingestFlags) open(ctx context.Context, d *db.DB, store storage.Store, b
 			return nil, err
 		}
 	}
-	return ingest.New(ingest.Config{DB: d, Store: store, Originals: originals, Trials: registry.New(d, a, nil),
+	return ingest.New(ingest.Config{DB: d, Store: store, Originals: originals, Trials: trials,
 		Secret: secret, TempDir: tmp, Logger: log})
 }
 

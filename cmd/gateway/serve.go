@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/trialgate/trialgate/api"
+	"github.com/trialgate/trialgate/audit/trail"
 	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/storage"
+	"github.com/trialgate/trialgate/trial"
 )
 
 // serveConfig is everything serve reads from flags and environment.
@@ -28,21 +32,9 @@ type serveConfig struct {
 }
 
 func serveCmd(ctx context.Context, env *environment, args []string) error {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
-	cfg.backends.register(fs)
-	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBody, "largest JSON request body, in bytes")
-	fs.Int64Var(&cfg.maxUpload, "max-upload", api.DefaultMaxUpload, "largest STOW-RS request body, in bytes")
-	cfg.ingest.register(fs)
-	cfg.auth = auth.DefaultConfig()
-	registerAuthFlags(fs, &cfg.auth)
-	if err := env.parse(fs, args); err != nil {
+	cfg, err := parseServe(env, args)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return exitError{code: 2, msg: fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
 	}
 	log, err := newLogger(env, cfg.logLevel)
 	if err != nil {
@@ -57,19 +49,44 @@ func serveCmd(ctx context.Context, env *environment, args []string) error {
 	return m.Run(ctx)
 }
 
+// parseServe reads serve's flags and environment.
+func parseServe(env *environment, args []string) (serveConfig, error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	cfg.backends.register(fs)
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBody, "largest JSON request body, in bytes")
+	fs.Int64Var(&cfg.maxUpload, "max-upload", api.DefaultMaxUpload, "largest STOW-RS request body, in bytes")
+	cfg.ingest.register(fs)
+	cfg.auth = auth.DefaultConfig()
+	registerAuthFlags(fs, &cfg.auth)
+	if err := env.parse(fs, args); err != nil {
+		return serveConfig{}, err
+	}
+	if fs.NArg() > 0 {
+		return serveConfig{}, exitError{code: 2, msg: fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	return cfg, nil
+}
+
 // Main is a running gateway: end-to-end tests drive it as serve does.
 type Main struct {
-	cfg   serveConfig
-	log   *slog.Logger
-	db    *db.DB
-	store storage.Store
-	ln    net.Listener
-	srv   *http.Server
+	cfg serveConfig
+	log *slog.Logger
+	// guards vet every change to regulated data inside its transaction
+	// (db.Guard); the data lock will be one.
+	guards []db.Guard
+	db     *db.DB
+	store  storage.Store
+	api    *api.Server
+	ln     net.Listener
+	srv    *http.Server
 }
 
 // Open connects the backends, migrates, and starts listening.
 func (m *Main) Open(ctx context.Context) error {
-	d, err := m.cfg.backends.openDB(ctx, m.log)
+	d, err := m.cfg.backends.openDB(ctx, m.log, m.guards...)
 	if err != nil {
 		return err
 	}
@@ -78,11 +95,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	authSvc := auth.New(d, m.cfg.auth)
-	pipeline, err := m.cfg.ingest.open(ctx, d, m.store, &m.cfg.backends, authSvc, m.log)
+	trials := trial.NewService(d, authSvc, nil)
+	pipeline, err := m.cfg.ingest.open(ctx, d, m.store, &m.cfg.backends, trials, m.log)
 	if err != nil {
 		return err
 	}
-	h, err := api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Ingest: pipeline, Logger: m.log,
+	m.api, err = api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Trials: trials, Ingest: pipeline,
+		Catalog: catalog.New(d, m.store, dicom.Limits{}), Audit: trail.New(d), Logger: m.log,
 		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload})
 	if err != nil {
 		return err
@@ -91,7 +110,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.srv = &http.Server{
-		Handler:           h,
+		Handler:           m.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),

@@ -9,7 +9,6 @@ import (
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/auth"
 	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
 const trialUsage = `usage: gateway trial create --file trial.json
@@ -45,6 +44,8 @@ func trialCmd(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("trial create: %w", err)
 	}
+	// Validated before the database is opened, for a quick answer; the
+	// command acts as the data manager of the trial the file defines.
 	def, err := trial.ParseDefinition(data)
 	if err != nil {
 		return exitError{code: 1, msg: trialgate.ErrorMessage(err)}
@@ -54,7 +55,8 @@ func trialCmd(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer d.Close()
-	v, err := registry.New(d, auth.New(d, auth.DefaultConfig()), nil).Create(ctx, cliActor(), def)
+	op := operator(auth.Grant{Role: auth.DataManager, Trial: def.ID})
+	v, err := trial.NewService(d, auth.New(d, auth.DefaultConfig()), nil).Create(ctx, op, data)
 	if err != nil {
 		return err
 	}

@@ -8,10 +8,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/db"
 )
@@ -30,8 +33,9 @@ type Backend struct {
 	DropTriggers string
 }
 
-// Opener opens a fresh, empty database with the given clock (nil: real).
-type Opener func(t *testing.T, clock func() time.Time) Backend
+// Opener opens a fresh, empty database with the given clock (nil: real)
+// and guards.
+type Opener func(t *testing.T, clock func() time.Time, guards ...db.Guard) Backend
 
 // Run runs the contract suite.
 func Run(t *testing.T, open Opener) {
@@ -44,6 +48,9 @@ func Run(t *testing.T, open Opener) {
 		{"FailedWriteLeavesNothing", testFailedWrite},
 		{"InvalidEventRefused", testInvalidEvent},
 		{"RecordDenied", testRecordDenied},
+		{"ScopeStampsEntries", testScopeStamps},
+		{"GuardRefusalRolledBackAndRecorded", testGuardRefusal},
+		{"GuardFailureIsAnError", testGuardFailure},
 		{"AuditRowsImmutable", testImmutable},
 		{"TamperDetected", testTamper},
 		{"DeletedTailDetected", testDeletedTail},
@@ -64,9 +71,9 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func setup(t *testing.T, open Opener, clock func() time.Time) Backend {
+func setup(t *testing.T, open Opener, clock func() time.Time, guards ...db.Guard) Backend {
 	t.Helper()
-	b := open(t, clock)
+	b := open(t, clock, guards...)
 	if _, err := b.Raw.Exec(b.Regulated); err != nil {
 		t.Fatalf("create regulated table: %v", err)
 	}
@@ -76,13 +83,19 @@ func setup(t *testing.T, open Opener, clock func() time.Time) Backend {
 var alice = audit.Actor{ID: "u_alice", Username: "alice", FullName: "Alice Example", Role: "data_manager",
 	Session: "s_1", IP: "192.0.2.1", UserAgent: "dbtest"}
 
+// put inserts an item in a trial ("" for the system scope), audited.
 func put(ctx context.Context, d *db.DB, id, value, trial string) error {
-	return d.Write(ctx, alice, func(tx *db.Tx) error {
+	return putIn(ctx, d, db.TrialScope(trial), id, value)
+}
+
+// putIn inserts an item in scope, audited.
+func putIn(ctx context.Context, d *db.DB, scope db.Scope, id, value string) error {
+	return d.Write(ctx, alice, scope, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ($1, $2)`, id, value); err != nil {
 			return err
 		}
 		return tx.Audit(audit.Event{Action: audit.ActionUserCreated, Object: audit.Object{Type: "item", ID: id},
-			Trial: trial, After: map[string]string{"value": value}})
+			After: map[string]string{"value": value}})
 	})
 }
 
@@ -163,7 +176,7 @@ func testWriteCommits(t *testing.T, open Opener) {
 func testUnaudited(t *testing.T, open Opener) {
 	b := setup(t, open, nil)
 	ctx := ctxT(t)
-	err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+	err := b.DB.Write(ctx, alice, db.System, func(tx *db.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`)
 		return err
 	})
@@ -174,7 +187,7 @@ func testUnaudited(t *testing.T, open Opener) {
 		t.Fatalf("unaudited change committed: %d rows", n)
 	}
 	// A write smuggled through QueryRow is a change too.
-	err = b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+	err = b.DB.Write(ctx, alice, db.System, func(tx *db.Tx) error {
 		var id string
 		return tx.QueryRow(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('q', 'y') RETURNING id`).Scan(&id)
 	})
@@ -182,7 +195,7 @@ func testUnaudited(t *testing.T, open Opener) {
 		t.Fatalf("INSERT ... RETURNING via QueryRow: err = %v, want ErrUnaudited", err)
 	}
 	// Plain reads need no entry.
-	if err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+	if err := b.DB.Write(ctx, alice, db.System, func(tx *db.Tx) error {
 		var n int
 		return tx.QueryRow(ctx, ` SELECT count(*) FROM dbtest_item`).Scan(&n)
 	}); err != nil {
@@ -214,7 +227,7 @@ func testFailedWrite(t *testing.T, open Opener) {
 	b := setup(t, open, nil)
 	ctx := ctxT(t)
 	boom := errors.New("boom")
-	err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+	err := b.DB.Write(ctx, alice, db.System, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`); err != nil {
 			return err
 		}
@@ -253,10 +266,9 @@ func testInvalidEvent(t *testing.T, open Opener) {
 	for _, ev := range []audit.Event{
 		{Action: "no.such_action"},
 		{Action: audit.ActionUserCreated, Outcome: "maybe"},
-		{Action: audit.ActionUserCreated, Trial: "a/b"},
 		{Action: audit.ActionUserCreated, After: []string{"not", "an", "object"}},
 	} {
-		err := b.DB.Write(ctx, alice, func(tx *db.Tx) error {
+		err := b.DB.Write(ctx, alice, db.System, func(tx *db.Tx) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('x', 'y')`); err != nil {
 				return err
 			}
@@ -266,7 +278,18 @@ func testInvalidEvent(t *testing.T, open Opener) {
 			t.Errorf("event %+v accepted", ev)
 		}
 	}
-	if err := b.DB.Write(ctx, audit.Actor{}, func(*db.Tx) error { return nil }); err == nil {
+	// A scope that could not name a chain is refused before anything runs.
+	for _, sc := range []db.Scope{
+		{Trial: "a/b"}, {Trial: ".."}, {Trial: "system"}, {Trial: "T1' OR 1=1--"}, {Trial: strings.Repeat("x", 65)},
+		{Site: "S1"}, {Trial: "T1", Subject: "X"}, {Trial: "T1", Site: "S1", Visit: "BL"}, {Trial: "T1", Site: "S/1"},
+	} {
+		ran := false
+		err := b.DB.Write(ctx, alice, sc, func(tx *db.Tx) error { ran = true; return nil })
+		if trialgate.ErrorCode(err) != trialgate.EInvalid || ran {
+			t.Errorf("scope %+v: err %v, ran %v; want an invalid scope refused before the function", sc, err, ran)
+		}
+	}
+	if err := b.DB.Write(ctx, audit.Actor{}, db.System, func(*db.Tx) error { return nil }); err == nil {
 		t.Error("write without an actor accepted")
 	}
 	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
@@ -277,8 +300,8 @@ func testInvalidEvent(t *testing.T, open Opener) {
 func testRecordDenied(t *testing.T, open Opener) {
 	b := setup(t, open, nil)
 	ctx := ctxT(t)
-	err := b.DB.Record(ctx, alice, audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied,
-		Object: audit.Object{Type: "trial", ID: "T9"}, Trial: "T9", Reason: "no grant for trial T9"})
+	err := b.DB.Record(ctx, alice, db.TrialScope("T9"), audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied,
+		Object: audit.Object{Type: "trial", ID: "T9"}, Reason: "no grant for trial T9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +486,7 @@ func testFilters(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.DB.Record(ctx, bob, audit.Event{Action: audit.ActionAuditQueried, Trial: "T1", Outcome: audit.Denied,
+	if err := b.DB.Record(ctx, bob, db.TrialScope("T1"), audit.Event{Action: audit.ActionAuditQueried, Outcome: audit.Denied,
 		Object: audit.Object{Type: "trial", ID: "T1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -561,5 +584,134 @@ func testMigrate(t *testing.T, open Opener) {
 	}
 	if err := b.DB.Migrate(ctx); err == nil {
 		t.Fatal("migrate accepted a newer schema")
+	}
+}
+
+// The transaction stamps its scope's trial and site on every entry and
+// appends them to the trial's chain; the subject and visit are not entry
+// fields, and nothing the function records can name another chain.
+func testScopeStamps(t *testing.T, open Opener) {
+	b := setup(t, open, nil)
+	ctx := ctxT(t)
+	scopes := []db.Scope{
+		db.System,
+		{Trial: "T1"},
+		{Trial: "T1", Site: "S1"},
+		{Trial: "T1", Site: "S1", Subject: "S1-001", Visit: "BL"},
+		{Trial: "T2", Site: "S9", Subject: "X"},
+	}
+	for i, sc := range scopes {
+		if err := putIn(ctx, b.DB, sc, fmt.Sprint(i), "v"); err != nil {
+			t.Fatalf("%s: %v", sc, err)
+		}
+	}
+	for i, sc := range scopes {
+		var found *audit.Entry
+		for _, r := range records(t, b.DB, sc.Chain()) {
+			if e, err := audit.Decode(r.Entry); err == nil && e.Object.ID == fmt.Sprint(i) {
+				found = e
+			}
+		}
+		if found == nil {
+			t.Errorf("%s: no entry on chain %s", sc, sc.Chain())
+			continue
+		}
+		if found.Trial != sc.Trial || found.Site != sc.Site {
+			t.Errorf("%s: entry stamped trial %q site %q", sc, found.Trial, found.Site)
+		}
+	}
+	mustVerify(t, b.DB)
+}
+
+// refusing is a guard that refuses every change within one scope, and
+// counts its calls.
+type refusing struct {
+	scope db.Scope
+	calls atomic.Int64
+	seen  atomic.Int64 // rows of dbtest_item the guard saw in its transaction
+}
+
+func (g *refusing) Check(ctx context.Context, tx *db.Tx, scope db.Scope) error {
+	g.calls.Add(1)
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM dbtest_item`).Scan(&n); err != nil {
+		return err
+	}
+	g.seen.Store(n)
+	if scope.Within(g.scope) {
+		return trialgate.Errorf(trialgate.ELocked, "%s is locked", g.scope)
+	}
+	return nil
+}
+
+// A guard runs inside the transaction after its function, sees its
+// changes, and its refusal rolls them back; Write records the attempt as
+// denied, once, on the scope's chain, with the action and object of the
+// function's first event. Changes elsewhere and records without changes
+// pass.
+func testGuardRefusal(t *testing.T, open Opener) {
+	g := &refusing{scope: db.Scope{Trial: "T1", Site: "S1"}}
+	b := setup(t, open, nil, g)
+	ctx := ctxT(t)
+	if err := putIn(ctx, b.DB, db.Scope{Trial: "T1", Site: "S2"}, "other-site", "v"); err != nil {
+		t.Fatalf("change outside the guarded scope: %v", err)
+	}
+	if err := put(ctx, b.DB, "system", "v", ""); err != nil {
+		t.Fatalf("system change: %v", err)
+	}
+	before := len(records(t, b.DB, "trial/T1"))
+	for _, sc := range []db.Scope{{Trial: "T1", Site: "S1"}, {Trial: "T1", Site: "S1", Subject: "S1-001", Visit: "BL"}} {
+		err := putIn(ctx, b.DB, sc, "in-"+sc.String(), "v")
+		if trialgate.ErrorCode(err) != trialgate.ELocked {
+			t.Fatalf("%s: err = %v, want the guard's refusal", sc, err)
+		}
+		if g.seen.Load() != 3 {
+			t.Errorf("%s: the guard saw %d items, want 3 (its transaction's own insert included)", sc, g.seen.Load())
+		}
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 2 {
+		t.Fatalf("items = %d, want 2: a refused change committed", n)
+	}
+	recs := records(t, b.DB, "trial/T1")
+	if len(recs) != before+2 {
+		t.Fatalf("trial/T1 gained %d entries, want 2 (one denial per refused write)", len(recs)-before)
+	}
+	for _, r := range recs[before:] {
+		e, err := audit.Decode(r.Entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Action != audit.ActionUserCreated || e.Outcome != audit.Denied || e.Object.Type != "item" ||
+			!strings.HasPrefix(e.Object.ID, "in-") || e.Site != "S1" || e.Actor.ID != alice.ID ||
+			e.Reason != "trial/T1/site/S1 is locked" || e.After != nil {
+			t.Errorf("denial entry = %+v", e)
+		}
+	}
+	// Records accompany no change: guards do not run for them.
+	calls := g.calls.Load()
+	if err := b.DB.Record(ctx, alice, db.Scope{Trial: "T1", Site: "S1"}, audit.Event{Action: audit.ActionAuditQueried}); err != nil {
+		t.Fatalf("record in a guarded scope: %v", err)
+	}
+	if g.calls.Load() != calls {
+		t.Error("a guard ran for a record without changes")
+	}
+	mustVerify(t, b.DB)
+}
+
+// A guard that fails (rather than refuses) fails the write: nothing is
+// committed and nothing is recorded as denied.
+func testGuardFailure(t *testing.T, open Opener) {
+	boom := errors.New("boom")
+	g := db.GuardFunc(func(context.Context, *db.Tx, db.Scope) error { return boom })
+	b := setup(t, open, nil, g)
+	ctx := ctxT(t)
+	if err := put(ctx, b.DB, "x", "v", "T1"); !errors.Is(err, boom) || trialgate.ErrorCode(err) != trialgate.EInternal {
+		t.Fatalf("err = %v, want the guard's failure", err)
+	}
+	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 0 {
+		t.Fatalf("items = %d after a failed guard", n)
+	}
+	if n := len(records(t, b.DB, "trial/T1")); n != 0 {
+		t.Fatalf("trial/T1 has %d entries after a failed guard, want none", n)
 	}
 }

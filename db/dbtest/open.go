@@ -14,10 +14,11 @@ import (
 	"github.com/trialgate/trialgate/db/sqlite"
 )
 
-// options are what tests open databases with: a quiet log and a fast
-// sequencer.
-func options(clock func() time.Time) db.Options {
-	return db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), SequencerInterval: 20 * time.Millisecond}
+// options are what tests open databases with: a quiet log, a fast
+// sequencer and the guards given.
+func options(clock func() time.Time, guards []db.Guard) db.Options {
+	return db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), SequencerInterval: 20 * time.Millisecond,
+		Guards: guards}
 }
 
 // started migrates and starts d, closing it when t ends.
@@ -34,11 +35,11 @@ func started(t testing.TB, d *db.DB) *db.DB {
 
 // OpenSQLite returns a migrated, started SQLite database in a temporary
 // folder, and a raw handle on the same file for acting behind its back.
-// clock may be nil.
-func OpenSQLite(t testing.TB, clock func() time.Time) (*db.DB, *sql.DB) {
+// clock may be nil; guards vet every change (see db.Guard).
+func OpenSQLite(t testing.TB, clock func() time.Time, guards ...db.Guard) (*db.DB, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "trialgate.db")
-	d, err := sqlite.Open(context.Background(), path, options(clock))
+	d, err := sqlite.Open(context.Background(), path, options(clock, guards))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +53,9 @@ func OpenSQLite(t testing.TB, clock func() time.Time) (*db.DB, *sql.DB) {
 }
 
 // OpenPostgresURL returns the migrated, started database at url.
-func OpenPostgresURL(t testing.TB, url string, clock func() time.Time) *db.DB {
+func OpenPostgresURL(t testing.TB, url string, clock func() time.Time, guards ...db.Guard) *db.DB {
 	t.Helper()
-	d, err := postgres.Open(context.Background(), url, 0, options(clock))
+	d, err := postgres.Open(context.Background(), url, 0, options(clock, guards))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +64,8 @@ func OpenPostgresURL(t testing.TB, url string, clock func() time.Time) *db.DB {
 
 // OpenPostgres returns a fresh migrated, started PostgreSQL database (see
 // pgtest for when it skips) and a raw handle on it.
-func OpenPostgres(t testing.TB, clock func() time.Time) (*db.DB, *sql.DB) {
+func OpenPostgres(t testing.TB, clock func() time.Time, guards ...db.Guard) (*db.DB, *sql.DB) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	return OpenPostgresURL(t, url, clock), pgtest.Open(t, url)
+	return OpenPostgresURL(t, url, clock, guards...), pgtest.Open(t, url)
 }

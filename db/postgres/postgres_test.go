@@ -24,8 +24,8 @@ DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log;
 DROP TRIGGER IF EXISTS audit_head_no_delete ON audit_head;
 DROP TRIGGER IF EXISTS audit_head_forward ON audit_head;`
 
-func open(t *testing.T, clock func() time.Time) dbtest.Backend {
-	d, raw := dbtest.OpenPostgres(t, clock)
+func open(t *testing.T, clock func() time.Time, guards ...db.Guard) dbtest.Backend {
+	d, raw := dbtest.OpenPostgres(t, clock, guards...)
 	return dbtest.Backend{DB: d, Raw: raw, Regulated: regulated, DropTriggers: dropTriggers}
 }
 
@@ -44,7 +44,7 @@ func TestReplicasShareOneSequencer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range 50 {
-				err := d.Record(ctx, audit.System("test"), audit.Event{Action: audit.ActionAuditQueried, Trial: "T1",
+				err := d.Record(ctx, audit.System("test"), db.TrialScope("T1"), audit.Event{Action: audit.ActionAuditQueried,
 					Object: audit.Object{Type: "probe", ID: fmt.Sprintf("%d-%d", i, j)}})
 				if err != nil {
 					t.Error(err)
@@ -70,7 +70,7 @@ func TestReplicasShareOneSequencer(t *testing.T) {
 		leader, follower = b, a
 	}
 	leader.Close()
-	if err := follower.Record(ctx, audit.System("test"), audit.Event{Action: audit.ActionAuditQueried, Trial: "T1"}); err != nil {
+	if err := follower.Record(ctx, audit.System("test"), db.TrialScope("T1"), audit.Event{Action: audit.ActionAuditQueried}); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -86,7 +86,7 @@ func TestApplicationRoleCannotChangeTrail(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	d := dbtest.OpenPostgresURL(t, url, nil)
 	ctx := context.Background()
-	if err := d.Record(ctx, audit.System("test"), audit.Event{Action: audit.ActionAuditQueried}); err != nil {
+	if err := d.Record(ctx, audit.System("test"), db.System, audit.Event{Action: audit.ActionAuditQueried}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.WaitChained(ctx); err != nil {

@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/dbtest"
 )
 
-func open(t *testing.T, clock func() time.Time) dbtest.Backend {
-	d, raw := dbtest.OpenSQLite(t, clock)
+func open(t *testing.T, clock func() time.Time, guards ...db.Guard) dbtest.Backend {
+	d, raw := dbtest.OpenSQLite(t, clock, guards...)
 	return dbtest.Backend{
 		DB:        d,
 		Raw:       raw,

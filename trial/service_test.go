@@ -1,4 +1,4 @@
-package registry_test
+package trial_test
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/dbtest"
 	"github.com/trialgate/trialgate/trial"
-	"github.com/trialgate/trialgate/trial/registry"
 )
 
 const password = "correct horse battery staple"
@@ -44,6 +43,15 @@ func parse(t *testing.T, s string) *trial.Definition {
 		t.Fatal(err)
 	}
 	return d
+}
+
+func canonical(t *testing.T, d *trial.Definition) []byte {
+	t.Helper()
+	b, err := d.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // principal creates a data manager of T1 and returns them as a principal.
@@ -86,46 +94,49 @@ func TestLifecyclePostgres(t *testing.T) { lifecycle(t, openPostgres(t)) }
 func lifecycle(t *testing.T, b backend) {
 	ctx := context.Background()
 	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	svc := registry.New(b.db, a, nil)
+	svc := trial.NewService(b.db, a, nil)
 	alice, bob := principal(t, a, "alice"), principal(t, a, "bob")
 
-	v1, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition))
+	v1, err := svc.Create(ctx, alice, []byte(definition))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v1.Version != 1 {
 		t.Fatalf("version %d", v1.Version)
 	}
-	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); trialgate.ErrorCode(err) != trialgate.EConflict {
+	if _, err := svc.Create(ctx, alice, []byte(definition)); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("second create: %v", err)
 	}
 	changed := parse(t, definition)
 	changed.Name = "Trial One (amended)"
-	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, ""); trialgate.ErrorMessage(err) != "reason: required for a change" {
+	if _, err := svc.Change(ctx, alice, "T1", canonical(t, changed), ""); trialgate.ErrorMessage(err) != "reason: required for a change" {
 		t.Errorf("change without reason: %v", err)
 	}
-	if _, err := svc.Change(ctx, alice.Actor(auth.DataManager), parse(t, definition), "no-op"); trialgate.ErrorCode(err) != trialgate.EConflict {
+	if _, err := svc.Change(ctx, alice, "T1", []byte(definition), "no-op"); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("identical change: %v", err)
 	}
-	v2, err := svc.Change(ctx, alice.Actor(auth.DataManager), changed, "protocol amendment 1")
+	if _, err := svc.Change(ctx, alice, "T2", canonical(t, changed), "wrong trial"); trialgate.ErrorCode(err) != trialgate.EForbidden {
+		t.Errorf("change of a trial alice does not manage: %v", err)
+	}
+	v2, err := svc.Change(ctx, alice, "T1", canonical(t, changed), "protocol amendment 1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v2.Version != 2 {
 		t.Fatalf("version %d", v2.Version)
 	}
-	tr, err := svc.Get(ctx, "T1")
+	tr, err := svc.Get(ctx, bob, "T1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr.Current.Version != 2 || len(tr.Versions) != 2 || tr.Name != changed.Name {
 		t.Fatalf("trial %+v", tr)
 	}
-	old, err := svc.Version(ctx, "T1", 1)
+	old, err := svc.Version(ctx, bob, "T1", 1)
 	if err != nil || string(old.Definition) != string(v1.Definition) {
 		t.Fatalf("version 1: %v", err)
 	}
-	if _, err := svc.Version(ctx, "T1", 3); trialgate.ErrorCode(err) != trialgate.ENotFound {
+	if _, err := svc.Version(ctx, bob, "T1", 3); trialgate.ErrorCode(err) != trialgate.ENotFound {
 		t.Errorf("version 3: %v", err)
 	}
 
@@ -151,7 +162,7 @@ func lifecycle(t *testing.T, b backend) {
 	if _, err := svc.Approve(ctx, bob, "T1", 2, password, auth.MeaningApproval); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("second approval: %v", err)
 	}
-	got, err := svc.Version(ctx, "T1", 2)
+	got, err := svc.Version(ctx, bob, "T1", 2)
 	if err != nil || got.Approval == nil || got.Approval.Valid != nil || got.Approval.Signature != ap.Approval.Signature {
 		t.Fatalf("stored approval %+v: %v", got.Approval, err)
 	}
@@ -192,9 +203,9 @@ func TestTamperedApprovalSQLite(t *testing.T) {
 	ctx := context.Background()
 	b := openSQLite(t)
 	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	svc := registry.New(b.db, a, nil)
+	svc := trial.NewService(b.db, a, nil)
 	alice, bob := principal(t, a, "alice"), principal(t, a, "bob")
-	if _, err := svc.Create(ctx, alice.Actor(auth.DataManager), parse(t, definition)); err != nil {
+	if _, err := svc.Create(ctx, alice, []byte(definition)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Approve(ctx, bob, "T1", 1, password, auth.MeaningApproval); err != nil {
@@ -208,7 +219,7 @@ func TestTamperedApprovalSQLite(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	v, err := svc.Version(ctx, "T1", 1)
+	v, err := svc.Load(ctx, "T1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trialgate/trialgate"
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/dicom"
+)
+
+// lockGuard is a guard of the kind the data lock will be: it refuses every
+// change within one scope, and notes the scope of every change it vets.
+type lockGuard struct {
+	mu     sync.Mutex
+	locked *db.Scope // nil: refuse nothing
+	seen   []db.Scope
+}
+
+func (g *lockGuard) Check(_ context.Context, _ *db.Tx, scope db.Scope) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seen = append(g.seen, scope)
+	if g.locked != nil && scope.Within(*g.locked) {
+		return trialgate.Errorf(trialgate.ELocked, "%s is locked (test guard)", *g.locked)
+	}
+	return nil
+}
+
+// lock makes the guard refuse changes within s (nil: none) and forgets the
+// scopes seen so far.
+func (g *lockGuard) lock(s *db.Scope) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.locked, g.seen = s, nil
+}
+
+// vetted returns the scopes of the changes vetted since the last lock.
+func (g *lockGuard) vetted() []db.Scope {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.seen)
+}
+
+// guardedRequest is one request to a mutating endpoint.
+type guardedRequest struct {
+	token, contentType string
+	path               string // with its parameters filled in
+	body               []byte
+	// lock is the scope the guard refuses while the request is sent: the
+	// trial the request changes. The system scope for the endpoints that
+	// change accounts and sessions, which no trial guard may refuse.
+	lock db.Scope
+}
+
+// A guard registered at wiring time (Main.guards, as cmd/gateway registers
+// them) refuses one scope. Every mutating endpoint the router serves is
+// sent a real request: each one that changes a trial's data is refused with
+// the guard's 423, changes nothing, and its attempt is recorded once, as
+// denied, by the write path itself (the attempted action, on the trial's
+// chain); sent again without the lock, the same request succeeds and
+// records that action, so the refusal was of a real change. The endpoints
+// that change only accounts and sessions are not refused and touch no trial
+// data. A new mutating endpoint without a request below fails the test.
+func TestGuardRefusesEveryTrialScopedEndpoint(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testGuard(t, b.args(t)) })
+	}
+}
+
+const guardTrial = `{"id":"%s","name":"Guarded %s","sites":[{"id":"S1","name":"One"}],
+ "visits":[{"id":"BL","label":"Baseline"}],
+ "deid":{"options":["retain_long_modified_dates"]},
+ "qc":{"rules":[{"id":"mod","kind":"allowed_modalities","severity":"fail","modalities":["CT","MR","PT","CR","OT"]}]},
+ "reads":{"design":"single","form":{"fields":[{"id":"resp","type":"choice","required":true,"choices":["yes","no"]}]}}}`
+
+func testGuard(t *testing.T, args []string) {
+	dir := realDir(t)
+	g := &gateway{t: t, args: args}
+	for _, u := range []struct{ name, role string }{
+		{"dm1", "data_manager:TL"}, {"dm2", "data_manager:TL"}, {"up1", "site_uploader:TL:S1"},
+		{"qc1", "qc_reviewer:TL"}, {"adm", "admin"}, {"dmnew", "data_manager:TNEW"}, {"ext", "inspector:TL"},
+	} {
+		g.addUser(u.name, u.role)
+	}
+	def := filepath.Join(t.TempDir(), "trial.json")
+	if err := os.WriteFile(def, []byte(fmt.Sprintf(guardTrial, "TL", "TL")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.cli("", "trial", "create", "--file", def); err != nil {
+		t.Fatal(err)
+	}
+	guard := &lockGuard{}
+	m := serveGuarded(t, g, guard)
+
+	tok := map[string]string{}
+	for _, u := range []string{"dm1", "dm2", "up1", "qc1", "adm", "dmnew"} {
+		tok[u] = token(t, g.base, u)
+	}
+	send := func(method string, r guardedRequest) response {
+		t.Helper()
+		var body io.Reader
+		if r.body != nil {
+			body = bytes.NewReader(r.body)
+		}
+		return do(t, method, g.base+r.path, r.token, r.contentType, body)
+	}
+	mustSend := func(method, path, token string, v any, out any) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		r := do(t, method, g.base+path, token, "application/json", bytes.NewReader(b))
+		if r.status/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, r.status, r.body)
+		}
+		if out != nil {
+			r.json(t, out)
+		}
+	}
+	approve := map[string]string{"password": testPassword, "meaning": "approval"}
+	mustSend("POST", "/api/v1/trials/TL/versions/1/approve", tok["dm1"], approve, nil)
+
+	tl := db.TrialScope("TL")
+	subjects := 0
+	newSubmission := func() (id, subject string) {
+		subjects++
+		subject = fmt.Sprintf("TL-%03d", subjects)
+		var sub struct{ ID string }
+		mustSend("POST", "/api/v1/trials/TL/submissions", tok["up1"], map[string]string{"site": "S1", "subject": subject, "visit": "BL"}, &sub)
+		return sub.ID, subject
+	}
+	upload := func(sub string, parts ...[]byte) {
+		t.Helper()
+		ct, body := stowBody(parts...)
+		if r := do(t, "POST", g.base+"/dicomweb/submissions/"+sub+"/studies", tok["up1"], ct, bytes.NewReader(body)); r.status != http.StatusOK {
+			t.Fatalf("upload: %d %s", r.status, r.body)
+		}
+	}
+	pet := filepath.Join(dir, "1.dcm")  // released at upload
+	held := filepath.Join(dir, "6.dcm") // secondary capture: held for burned-in text review
+	versions := 1
+	changeTL := func(by string) int {
+		var v struct{ Version int }
+		mustSend("PUT", "/api/v1/trials/TL", tok[by], map[string]any{
+			"definition": json.RawMessage(fmt.Sprintf(guardTrial, "TL", fmt.Sprintf("TL v%d", versions+1))),
+			"reason":     "protocol amendment"}, &v)
+		versions = v.Version
+		return v.Version
+	}
+	jsonBody := func(v any) []byte { b, _ := json.Marshal(v); return b }
+
+	// requests build, with the guard off, what each endpoint acts on, and
+	// return the request. Keys are the router's method and path template.
+	requests := map[string]func() guardedRequest{
+		"POST /api/v1/auth/login": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/auth/login", contentType: "application/json",
+				body: jsonBody(map[string]string{"username": "up1", "password": testPassword})}
+		},
+		"POST /api/v1/auth/logout": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/auth/logout", token: token(t, g.base, "ext")}
+		},
+		"POST /api/v1/users": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/users", token: tok["adm"], contentType: "application/json",
+				body: jsonBody(map[string]any{"username": "newbie", "full_name": "New Bie", "password": testPassword,
+					"grants": []map[string]string{{"role": "reader", "trial": "TL"}}})}
+		},
+		"PATCH /api/v1/users/:username": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/users/ext", token: tok["adm"], contentType: "application/json",
+				body: jsonBody(map[string]any{"grants": []map[string]string{{"role": "inspector", "trial": "TL"}, {"role": "qa_reviewer", "trial": "TL"}}})}
+		},
+		"POST /api/v1/trials": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/trials", token: tok["dmnew"], contentType: "application/json",
+				body: []byte(fmt.Sprintf(guardTrial, "TNEW", "TNEW")), lock: db.TrialScope("TNEW")}
+		},
+		"PUT /api/v1/trials/:trial": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/trials/TL", token: tok["dm1"], contentType: "application/json", lock: tl,
+				body: jsonBody(map[string]any{"definition": json.RawMessage(fmt.Sprintf(guardTrial, "TL", "TL renamed")), "reason": "rename"})}
+		},
+		"POST /api/v1/trials/:trial/versions/:n/approve": func() guardedRequest {
+			n := changeTL("dm2")
+			return guardedRequest{path: fmt.Sprintf("/api/v1/trials/TL/versions/%d/approve", n), token: tok["dm1"],
+				contentType: "application/json", body: jsonBody(approve), lock: tl}
+		},
+		"POST /api/v1/trials/:trial/submissions": func() guardedRequest {
+			subjects++
+			return guardedRequest{path: "/api/v1/trials/TL/submissions", token: tok["up1"], contentType: "application/json", lock: tl,
+				body: jsonBody(map[string]string{"site": "S1", "subject": fmt.Sprintf("TL-%03d", subjects), "visit": "BL"})}
+		},
+		"POST /api/v1/submissions/:id/complete": func() guardedRequest {
+			sub, _ := newSubmission()
+			upload(sub, freshInstance(t, pet, nil))
+			return guardedRequest{path: "/api/v1/submissions/" + sub + "/complete", token: tok["up1"], lock: tl}
+		},
+		"POST /api/v1/submissions/:id/qc-decision": func() guardedRequest {
+			sub, _ := newSubmission()
+			upload(sub, freshInstance(t, pet, nil))
+			mustSend("POST", "/api/v1/submissions/"+sub+"/complete", tok["up1"], nil, nil)
+			return guardedRequest{path: "/api/v1/submissions/" + sub + "/qc-decision", token: tok["qc1"], contentType: "application/json",
+				body: jsonBody(map[string]string{"decision": "accept", "reason": "complete"}), lock: tl}
+		},
+		"POST /api/v1/submissions/:id/instances/:sop/review": func() guardedRequest {
+			sub, _ := newSubmission()
+			upload(sub, freshInstance(t, held, nil))
+			var view struct {
+				Instances []struct {
+					SOP    string `json:"sop_instance_uid"`
+					Status string
+				}
+			}
+			r := do(t, "GET", g.base+"/api/v1/submissions/"+sub, tok["qc1"], "", nil)
+			r.json(t, &view)
+			if len(view.Instances) != 1 || view.Instances[0].Status != "held" {
+				t.Fatalf("review fixture: %s", r.body)
+			}
+			return guardedRequest{path: "/api/v1/submissions/" + sub + "/instances/" + view.Instances[0].SOP + "/review",
+				token: tok["qc1"], contentType: "application/json", lock: tl,
+				body: jsonBody(map[string]string{"decision": "release", "reason": "no burned-in text"})}
+		},
+		"POST /dicomweb/submissions/:id/studies": func() guardedRequest {
+			sub, _ := newSubmission()
+			ct, body := stowBody(freshInstance(t, pet, nil))
+			return guardedRequest{path: "/dicomweb/submissions/" + sub + "/studies", token: tok["up1"], contentType: ct, body: body, lock: tl}
+		},
+		"POST /dicomweb/trials/:trial/studies": func() guardedRequest {
+			subjects++
+			ct, body := stowBody(freshInstance(t, pet, map[dicom.Tag]string{dicom.ClinicalTrialSiteID: "S1",
+				dicom.ClinicalTrialSubjectID: fmt.Sprintf("TL-%03d", subjects), dicom.ClinicalTrialTimePointID: "BL"}))
+			return guardedRequest{path: "/dicomweb/trials/TL/studies", token: tok["up1"], contentType: ct, body: body, lock: tl}
+		},
+	}
+
+	routes := m.api.Routes()
+	sort.Slice(routes, func(i, j int) bool { return routes[i].Path < routes[j].Path })
+	var trialScoped, systemScoped []string
+	for _, rt := range routes {
+		if rt.Method == http.MethodGet || rt.Method == http.MethodHead {
+			continue
+		}
+		key := rt.Method + " " + rt.Path
+		build, ok := requests[key]
+		if !ok {
+			t.Errorf("%s changes data but the guard test sends it no request: add one", key)
+			continue
+		}
+		guard.lock(nil)
+		req := build()
+		before, entries := snapshot(t, m.db), auditEntries(t, m.db)
+		if req.lock.IsSystem() {
+			// A trial's guard never refuses accounts and sessions.
+			guard.lock(&tl)
+			r := send(rt.Method, req)
+			if r.status/100 != 2 {
+				t.Errorf("%s: %d %s, want success", key, r.status, r.body)
+			}
+			for _, sc := range guard.vetted() {
+				if !sc.IsSystem() {
+					t.Errorf("%s changed %s, not the system", key, sc)
+				}
+			}
+			for table := range diff(before, snapshot(t, m.db)) {
+				if trialData(table) {
+					t.Errorf("%s changed trial data (table %s)", key, table)
+				}
+			}
+			systemScoped = append(systemScoped, key)
+			continue
+		}
+
+		guard.lock(&req.lock)
+		r := send(rt.Method, req)
+		if r.status != http.StatusLocked || r.errorCode() != trialgate.ELocked {
+			t.Errorf("%s with %s locked: %d %s, want 423 locked", key, req.lock, r.status, r.body)
+		}
+		if !slices.ContainsFunc(guard.vetted(), func(sc db.Scope) bool { return sc.Within(req.lock) }) {
+			t.Errorf("%s: the guard vetted no change within %s (it saw %v)", key, req.lock, guard.vetted())
+		}
+		if changed := diff(before, snapshot(t, m.db)); len(changed) > 0 {
+			t.Errorf("%s: a refused change left tables %v changed", key, changed)
+		}
+		denials := newEntries(entries, auditEntries(t, m.db))
+		if len(denials) != 1 {
+			t.Errorf("%s: %d new audit entries for the refused change, want 1: %v", key, len(denials), denials)
+			continue
+		}
+		denial := denials[0]
+
+		guard.lock(nil)
+		entries = auditEntries(t, m.db)
+		if r := send(rt.Method, req); r.status/100 != 2 {
+			t.Errorf("%s unlocked: %d %s, want success", key, r.status, r.body)
+			continue
+		}
+		done := newEntries(entries, auditEntries(t, m.db))
+		if len(done) == 0 {
+			t.Errorf("%s unlocked: recorded nothing", key)
+			continue
+		}
+		if denial.Action != done[0].Action || denial.Outcome != audit.Denied || denial.Chain != req.lock.Chain() ||
+			denial.Actor != done[0].Actor || denial.Reason != req.lock.String()+" is locked (test guard)" {
+			t.Errorf("%s: denial %+v, want outcome denied of %s by %s on %s", key, denial, done[0].Action, done[0].Actor, req.lock.Chain())
+		}
+		trialScoped = append(trialScoped, key)
+	}
+	if len(trialScoped) == 0 || len(systemScoped) == 0 {
+		t.Fatalf("trial-scoped %v, system %v: the router's mutating endpoints were not exercised", trialScoped, systemScoped)
+	}
+	t.Logf("refused and recorded once by the write path: %d trial-scoped endpoints %v; not refused: %v",
+		len(trialScoped), trialScoped, systemScoped)
+}
+
+// serveGuarded starts the gateway in-process with guard registered, as
+// cmd/gateway's wiring registers guards, and stops it when the test ends.
+func serveGuarded(t *testing.T, g *gateway, guard db.Guard) *Main {
+	t.Helper()
+	addr := freeAddr(t)
+	env := &environment{getenv: noEnv, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &g.logs}
+	cfg, err := parseServe(env, append([]string{"--addr", addr, "--log-level", "debug"}, g.args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := newLogger(env, cfg.logLevel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{cfg: cfg, log: log, guards: []db.Guard{guard}}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Error("serve did not shut down")
+		}
+		m.Close()
+	})
+	g.base = "http://" + addr
+	waitHealthy(t, g.base, done)
+	return m
+}
+
+// stowBody is a STOW-RS request body of the given instances.
+func stowBody(parts ...[]byte) (contentType string, body []byte) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, p := range parts {
+		w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+		w.Write(p)
+	}
+	mw.Close()
+	return fmt.Sprintf(`multipart/related; type="application/dicom"; boundary=%s`, mw.Boundary()), b.Bytes()
+}
+
+// freshInstance is the file at path as a new instance (a new SOP Instance
+// UID), with the given attributes set: new bytes every call, so that no
+// upload is a repeat of another.
+func freshInstance(t *testing.T, path string, set map[dicom.Tag]string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	obj, err := dicom.Parse(f, dicom.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	uid := "2.25." + n.String()
+	obj.Dataset.SetString(dicom.SOPInstanceUID, "UI", uid)
+	obj.Meta.SetString(dicom.MediaStorageSOPInstanceUID, "UI", uid)
+	for tag, v := range set {
+		obj.Dataset.SetString(tag, "LO", v)
+	}
+	var b bytes.Buffer
+	if _, err := obj.Write(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// notData are the tables a request's outcome is not judged by: the trail
+// itself (checked entry by entry), operational state and the schema.
+var notData = []string{"audit_log", "audit_head", "audit_queue", "activity", "schema_migrations"}
+
+// trialData reports whether table holds a trial's data rather than
+// accounts and sessions: the trials, and whatever belongs to one.
+func trialData(table string) bool {
+	return !slices.Contains([]string{"users", "grants", "sessions"}, table)
+}
+
+// snapshot returns a digest of every row of every data table.
+func snapshot(t *testing.T, d *db.DB) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	tablesSQL := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+	if d.Dialect() == "postgres" {
+		tablesSQL = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`
+	}
+	out := map[string]string{}
+	err := d.Read(ctx, func(r *db.Reader) error {
+		rows, err := r.Query(ctx, tablesSQL)
+		if err != nil {
+			return err
+		}
+		var tables []string
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return err
+			}
+			if !slices.Contains(notData, name) {
+				tables = append(tables, name)
+			}
+		}
+		rows.Close()
+		if len(tables) < 5 {
+			return fmt.Errorf("only tables %v", tables)
+		}
+		for _, table := range tables {
+			rows, err := r.Query(ctx, "SELECT * FROM "+table)
+			if err != nil {
+				return err
+			}
+			cols, _ := rows.Columns()
+			var lines []string
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					return err
+				}
+				lines = append(lines, fmt.Sprintf("%q", vals))
+			}
+			rows.Close()
+			sort.Strings(lines)
+			sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+			out[table] = hex.EncodeToString(sum[:])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return out
+}
+
+// diff returns the tables whose rows differ between two snapshots.
+func diff(before, after map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for table, sum := range after {
+		if before[table] != sum {
+			out[table] = true
+		}
+	}
+	return out
+}
+
+// guardEntry is one chained audit entry, as the guard test compares them.
+type guardEntry struct {
+	Chain   string
+	Seq     uint64
+	Action  audit.Action
+	Outcome audit.Outcome
+	Actor   string // username
+	Reason  string
+}
+
+// auditEntries returns every entry of the trail, once all are chained.
+func auditEntries(t *testing.T, d *db.DB) []guardEntry {
+	t.Helper()
+	ctx := context.Background()
+	if err := d.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out []guardEntry
+	err := d.AuditRecords(ctx, audit.Filter{}, func(r *audit.Record) error {
+		e, err := audit.Decode(r.Entry)
+		if err != nil {
+			return err
+		}
+		out = append(out, guardEntry{Chain: r.Chain, Seq: r.Seq, Action: e.Action, Outcome: e.Outcome,
+			Actor: e.Actor.Username, Reason: e.Reason})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// newEntries returns the entries of after that before lacks, in chain and
+// seq order.
+func newEntries(before, after []guardEntry) []guardEntry {
+	seen := map[string]bool{}
+	for _, e := range before {
+		seen[fmt.Sprintf("%s/%d", e.Chain, e.Seq)] = true
+	}
+	var out []guardEntry
+	for _, e := range after {
+		if !seen[fmt.Sprintf("%s/%d", e.Chain, e.Seq)] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
