@@ -24,7 +24,7 @@ func BenchmarkSTOW(b *testing.B) {
 }
 
 func benchmarkSTOW(b *testing.B, benchFile string) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "real", benchFile))
+	src, err := os.ReadFile(filepath.Join("..", "testdata", "real", benchFile))
 	if err != nil {
 		b.Skip("real test data missing")
 	}

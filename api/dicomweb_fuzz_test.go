@@ -28,7 +28,7 @@ func FuzzReadParts(f *testing.F) {
 		mw.Close()
 		return b.Bytes()
 	}
-	real, _ := filepath.Glob(filepath.Join("..", "..", "shared", "testdata", "real", "*.dcm"))
+	real, _ := filepath.Glob(filepath.Join("..", "testdata", "real", "*.dcm"))
 	for _, name := range real {
 		b, err := os.ReadFile(name)
 		if err == nil {

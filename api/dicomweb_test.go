@@ -23,11 +23,11 @@ import (
 	"github.com/trialgate/trialgate/storage/fs"
 )
 
-// realFiles returns the shared real DICOM files (../shared/testdata/real);
+// realFiles returns the real DICOM files of the repository (testdata/real);
 // in CI their absence is a failure, elsewhere a skip.
 func realFiles(t testing.TB) map[string][]byte {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "testdata", "real")
+	dir := filepath.Join("..", "testdata", "real")
 	out := map[string][]byte{}
 	for i := 1; i <= 6; i++ {
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d.dcm", i)))

@@ -3,6 +3,15 @@
 // (Write), read-only access (Read), and the storage of the audit trail,
 // including the sequencer that chains it.
 //
+// Every change is one call, Write(ctx, actor, scope, fn): fn changes data
+// through the Tx and records what it changed (Tx.Audit); the Scope (the
+// system, or a trial and optionally a site, subject and visit) decides the
+// trial and site stamped on every entry and the chain they are appended to;
+// the Guards registered when the DB was opened vet the change inside the
+// same transaction before it commits, and Write itself records a guard's
+// refusal as a denied attempt. Record writes entries that accompany no
+// change (reads, refusals) and runs no guards.
+//
 // The guarantee that no regulated change escapes the audit trail is
 // structural:
 //

@@ -154,7 +154,7 @@ type safeKey struct {
 type Profile struct {
 	trialID string
 	key     []byte
-	options []string        // applied trial options, in trial.DeidOptions order
+	options []string        // applied trial options, in Options order
 	has     map[string]bool // options applied
 
 	exact   map[dicom.Tag]rule // every exact-tag row
@@ -203,7 +203,7 @@ func optionCode(o string) code {
 	case RetainInstitutionIdentity:
 		return code{"113112", "Retain Institution Identity Option"}
 	}
-	panic("deid: no CID 7050 code for option " + o) // New accepts only trial.DeidOptions
+	panic("deid: no CID 7050 code for option " + o) // New accepts only Options
 }
 
 // TrialKey derives a trial's de-identification key from the gateway's
@@ -441,7 +441,7 @@ func (p *Profile) Pseudonym(v string) string {
 }
 
 // Options returns the trial options the profile applies, in the order of
-// trial.DeidOptions.
+// Options.
 func (p *Profile) Options() []string { return slices.Clone(p.options) }
 
 // dateOffset returns the subject's date shift in days, between -3650 and

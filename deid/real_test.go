@@ -12,7 +12,7 @@ import (
 )
 
 // realDir holds the real test files (TCIA and others, see their README).
-var realDir = filepath.Join("..", "..", "shared", "testdata", "real")
+var realDir = filepath.Join("..", "testdata", "real")
 
 func realFile(t testing.TB, name string) []byte {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 // CI when missing, skipped elsewhere.
 func realDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "testdata", "real")
+	dir := filepath.Join("..", "testdata", "real")
 	if _, err := os.Stat(filepath.Join(dir, "1.dcm")); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("real test files: %v", err)

@@ -118,7 +118,7 @@ func BenchmarkRewrite(b *testing.B) {
 }
 
 func FuzzParse(f *testing.F) {
-	if dir := filepath.Join("..", "..", "shared", "testdata", "real"); true {
+	if dir := filepath.Join("..", "testdata", "real"); true {
 		for _, name := range realFiles {
 			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 				f.Add(b[:min(len(b), 4096)])

@@ -45,7 +45,7 @@ type Config struct {
 	DB    *db.DB
 	Store storage.Store // de-identified objects
 	// Originals is the restricted store for PHI originals of trials that
-	// keep them (trial.Deid.KeepOriginal); nil when none is configured,
+	// keep them (deid.Config.KeepOriginal); nil when none is configured,
 	// and such trials then take no uploads.
 	Originals storage.Store
 	Trials    Definitions

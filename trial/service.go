@@ -133,13 +133,11 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	versionColumns = `trial_id, version, definition, sha256, created_us, created_by, created_by_name, reason,
 		approved_by, approved_name, approved_at, approved_meaning, approved_sha256`
-	selectVersion          = `SELECT ` + versionColumns + ` FROM trial_versions WHERE trial_id = $1 AND version = $2`
-	selectVersionSHA       = `SELECT sha256 FROM trial_versions WHERE trial_id = $1 AND version = $2`
-	selectVersions         = `SELECT ` + versionColumns + ` FROM trial_versions WHERE trial_id = $1 ORDER BY version`
-	selectApprovedVersions = `SELECT ` + versionColumns + ` FROM trial_versions
-		WHERE trial_id = $1 AND approved_by IS NOT NULL ORDER BY version DESC`
-	selectTrial    = `SELECT name, current_version FROM trials WHERE id = $1`
-	approveVersion = `UPDATE trial_versions SET approved_by = $3, approved_name = $4, approved_at = $5,
+	selectVersion    = `SELECT ` + versionColumns + ` FROM trial_versions WHERE trial_id = $1 AND version = $2`
+	selectVersionSHA = `SELECT sha256 FROM trial_versions WHERE trial_id = $1 AND version = $2`
+	selectVersions   = `SELECT ` + versionColumns + ` FROM trial_versions WHERE trial_id = $1 ORDER BY version`
+	selectTrial      = `SELECT name, current_version FROM trials WHERE id = $1`
+	approveVersion   = `UPDATE trial_versions SET approved_by = $3, approved_name = $4, approved_at = $5,
 		approved_meaning = $6, approved_sha256 = $7
 		WHERE trial_id = $1 AND version = $2 AND approved_by IS NULL AND sha256 = $8 AND definition = $9`
 )
@@ -304,6 +302,11 @@ func (s *Service) Get(ctx context.Context, p *auth.Principal, id string) (Trial,
 	if err := s.asMember(ctx, p, id); err != nil {
 		return Trial{}, err
 	}
+	return s.get(ctx, id)
+}
+
+// get reads a trial with every version.
+func (s *Service) get(ctx context.Context, id string) (Trial, error) {
 	t := Trial{ID: id}
 	var cur int
 	err := s.db.Read(ctx, func(r *db.Reader) error {
@@ -372,39 +375,16 @@ func (s *Service) Load(ctx context.Context, id string, n int) (Version, error) {
 // uploads follow only definitions a data manager signed. A trial with none
 // gives trialgate.EConflict.
 func (s *Service) Approved(ctx context.Context, id string) (Version, error) {
-	var found *Version
-	err := s.db.Read(ctx, func(r *db.Reader) error {
-		var exists int
-		switch err := r.QueryRow(ctx, selectCurrent, id).Scan(&exists); {
-		case errors.Is(err, sql.ErrNoRows):
-			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", id)
-		case err != nil:
-			return fmt.Errorf("trial: read trial: %w", err)
-		}
-		rows, err := r.Query(ctx, selectApprovedVersions, id)
-		if err != nil {
-			return fmt.Errorf("trial: read versions: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scanVersion(rows)
-			if err != nil {
-				return fmt.Errorf("trial: read version: %w", err)
-			}
-			if v.Approval != nil && v.Approval.Valid == nil {
-				found = &v
-				return nil
-			}
-		}
-		return rows.Err()
-	})
-	switch {
-	case err != nil:
+	t, err := s.get(ctx, id)
+	if err != nil {
 		return Version{}, err
-	case found == nil:
-		return Version{}, trialgate.Errorf(trialgate.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
 	}
-	return *found, nil
+	for i := len(t.Versions) - 1; i >= 0; i-- {
+		if v := t.Versions[i]; v.Approval != nil && v.Approval.Valid == nil {
+			return v, nil
+		}
+	}
+	return Version{}, trialgate.Errorf(trialgate.EConflict, "trial %s has no approved definition: a data manager must approve one before uploads", id)
 }
 
 // Approve signs version n of a trial with meaning auth.MeaningApproval,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/trialgate/trialgate"
@@ -225,5 +226,94 @@ func TestTamperedApprovalSQLite(t *testing.T) {
 	}
 	if v.Approval == nil || !errors.Is(v.Approval.Valid, auth.ErrSignatureMismatch) {
 		t.Fatalf("tampered version's approval: %+v", v.Approval)
+	}
+}
+
+// Only a data manager of the trial defines, changes and approves it, and
+// anyone taking part in the trial reads it; every refusal is recorded once,
+// on the trial's chain (the system chain for an id that names no trial),
+// naming what was asked for.
+func TestAuthorization(t *testing.T) {
+	ctx := context.Background()
+	b := openSQLite(t)
+	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	svc := trial.NewService(b.db, a, nil)
+	op := auth.Operator("test", "", "", auth.Grant{Role: auth.DataManager, Trial: "T1"})
+	if _, err := svc.Create(ctx, op, []byte(definition)); err != nil {
+		t.Fatal(err)
+	}
+	as := func(role auth.Role, trialID, site string) *auth.Principal {
+		return &auth.Principal{User: auth.User{ID: "u_" + string(role), Username: string(role)},
+			Grants: []auth.Grant{{Role: role, Trial: trialID, Site: site}}}
+	}
+	changed := strings.Replace(definition, "Trial One", "Trial One (2)", 1)
+	ops := []struct {
+		name string
+		do   func(p *auth.Principal) error
+		// refused names the object a refusal records.
+		refused string
+	}{
+		{"create", func(p *auth.Principal) error {
+			_, err := svc.Create(ctx, p, []byte(definition))
+			return err
+		}, "trial/T1"},
+		{"change", func(p *auth.Principal) error {
+			_, err := svc.Change(ctx, p, "T1", []byte(changed), "because")
+			return err
+		}, "trial/T1"},
+		{"approve", func(p *auth.Principal) error {
+			_, err := svc.Approve(ctx, p, "T1", 1, "not the password", auth.MeaningApproval)
+			return err
+		}, "trial/T1"},
+		{"get", func(p *auth.Principal) error { _, err := svc.Get(ctx, p, "T1"); return err }, "trial/T1"},
+		{"version", func(p *auth.Principal) error { _, err := svc.Version(ctx, p, "T1", 1); return err }, "trial/T1"},
+	}
+	callers := []struct {
+		p    *auth.Principal
+		may  map[string]bool // the operations not refused
+		name string
+	}{
+		{as(auth.DataManager, "T1", ""), map[string]bool{"create": true, "change": true, "approve": true, "get": true, "version": true}, "data manager"},
+		{as(auth.SiteUploader, "T1", "S01"), map[string]bool{"get": true, "version": true}, "site uploader"},
+		{as(auth.Inspector, auth.AllTrials, ""), map[string]bool{"get": true, "version": true}, "inspector of every trial"},
+		{as(auth.QCReviewer, "T1", ""), map[string]bool{"get": true, "version": true}, "QC reviewer"},
+		{as(auth.Admin, "", ""), nil, "administrator"},
+		{as(auth.DataManager, "T2", ""), nil, "data manager of another trial"},
+	}
+	for _, c := range callers {
+		for _, op := range ops {
+			before := len(actions(t, b.db)[audit.ActionAccessDenied])
+			err := op.do(c.p)
+			denied := actions(t, b.db)[audit.ActionAccessDenied][before:]
+			if c.may[op.name] {
+				if trialgate.ErrorCode(err) == trialgate.EForbidden || len(denied) != 0 {
+					t.Errorf("%s may %s: %v, %d refusals recorded", c.name, op.name, err, len(denied))
+				}
+				continue
+			}
+			if trialgate.ErrorCode(err) != trialgate.EForbidden {
+				t.Errorf("%s %s: %v, want forbidden", c.name, op.name, err)
+			}
+			if len(denied) != 1 || denied[0].Actor.ID != c.p.User.ID || denied[0].Object.String() != op.refused ||
+				denied[0].Trial != "T1" || denied[0].Outcome != audit.Denied {
+				t.Errorf("%s %s: refusals recorded %+v, want one on trial/T1 naming %s", c.name, op.name, denied, op.refused)
+			}
+		}
+	}
+	// An id that names no trial names no chain either.
+	if _, err := svc.Get(ctx, as(auth.Inspector, auth.AllTrials, ""), "../T1"); trialgate.ErrorCode(err) != trialgate.EForbidden {
+		t.Errorf("get of an invalid id: %v", err)
+	}
+	n := 0
+	for _, e := range actions(t, b.db)[audit.ActionAccessDenied] {
+		if e.Object.String() == "trial/../T1" {
+			n++
+			if e.Trial != "" {
+				t.Errorf("the refusal of an invalid id is on trial %q's chain, want the system chain", e.Trial)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("the refusal of an invalid id was recorded %d times, want once", n)
 	}
 }

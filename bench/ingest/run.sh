@@ -17,7 +17,7 @@
 #   BIG          also upload one synthetic multi-frame instance of this size
 #                to each target, in the first round, on a freshly started
 #                process (e.g. 1GiB; default off)
-#   SOURCE       folder of real DICOM files (default ../shared/testdata/real beside the repository)
+#   SOURCE       folder of real DICOM files (default testdata/real of the repository)
 #   TARGETS      which servers to run, in this order (default orthanc,sqlite,postgres):
 #                orthanc  Orthanc + DICOMweb plugin, its own SQLite index and storage folder
 #                sqlite   TrialGate, embedded default (SQLite + object folder)
@@ -40,7 +40,7 @@ N=${N:-200}
 PER_REQUEST=${PER_REQUEST:-1}
 ROUNDS=${ROUNDS:-1}
 BIG=${BIG:-}
-SOURCE=${SOURCE:-$ROOT/../shared/testdata/real}
+SOURCE=${SOURCE:-$ROOT/testdata/real}
 TARGETS=${TARGETS:-orthanc,sqlite,postgres}
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 ORTHANC=${ORTHANC:-/usr/sbin/Orthanc}

@@ -8,7 +8,7 @@
 //	go run ./bench/stow -target gateway -url http://127.0.0.1:8080 -username U -password-file F \
 //	    -trial T -site S1 -subject BENCH -visit BL -dir CORPUS -clients 4 -pid PID
 //	go run ./bench/stow -target gateway ... -big 1GiB -pid PID
-//	go run ./bench/stow -make-corpus 200 -from /work/shared/testdata/real -out CORPUS
+//	go run ./bench/stow -make-corpus 200 -from testdata/real -out CORPUS
 //	go run ./bench/stow -table orthanc.json sqlite.json postgres.json
 //
 // See bench/README.md, section "Ingest (STOW-RS)".

@@ -15,7 +15,7 @@ import (
 // realFiles returns the directory of the real test files.
 func realFiles(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "real")
+	dir := filepath.Join("..", "..", "testdata", "real")
 	if _, err := os.Stat(filepath.Join(dir, "1.dcm")); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 // realDir is the shared real DICOM test data; in CI its absence fails.
 func realDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "real")
+	dir := filepath.Join("..", "..", "testdata", "real")
 	if _, err := os.Stat(filepath.Join(dir, "1.dcm")); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("real test data missing: %v", err)
