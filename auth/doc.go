@@ -11,12 +11,21 @@
 //
 // # Who may call what
 //
-// The caller (the HTTP layer or the CLI) authenticates requests and decides
-// authorization: only an admin (Has(Admin, "", "")) or a system component
-// such as the CLI may call CreateUser, AddGrant, RevokeGrant, Deactivate and
-// Activate. Those functions take the acting identity explicitly (by) and
-// refuse only one thing themselves: a person changing their own account's
-// grants or status, so an administrator cannot raise their own privileges.
+// Domain services authorize the actions they own with Require: the caller
+// must hold one of the roles in the action's scope (trial, site), or the
+// refusal is recorded (access.denied, outcome denied, on the scope's chain,
+// naming what was asked for) and a trialgate.EForbidden error returned.
+// Deny records a refusal that is not about roles (approving one's own
+// work). The command line acts as an Operator: a principal of actor
+// system:<component> holding the grants its command needs, authorized like
+// anyone else.
+//
+// Accounts are system data: only an admin (Has(Admin, "", "")) or a system
+// component such as the CLI may call CreateUser, AddGrant, RevokeGrant,
+// Deactivate and Activate, which the HTTP layer checks. Those functions take
+// the acting identity explicitly (by) and refuse only one thing themselves:
+// a person changing their own account's grants or status, so an
+// administrator cannot raise their own privileges.
 //
 // # Sessions
 //

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/trialgate/trialgate"
@@ -49,19 +50,14 @@ type selection struct {
 	scopes []db.Scope // where each read is recorded, one per chain
 }
 
-// scopeOfChain is the scope whose chain is name.
+// scopeOfChain is the scope whose chain is name: the system's for a name
+// that is no valid trial's (a chain left by an earlier release that named
+// chains after unchecked request parameters), where its reads are recorded.
 func scopeOfChain(name string) db.Scope {
-	if t, ok := trialOfChain(name); ok {
+	if t, ok := strings.CutPrefix(name, "trial/"); ok && db.TrialScope(t).Validate() == nil {
 		return db.TrialScope(t)
 	}
 	return db.System
-}
-
-func trialOfChain(name string) (string, bool) {
-	if len(name) > len("trial/") && name[:len("trial/")] == "trial/" {
-		return name[len("trial/"):], true
-	}
-	return "", false
 }
 
 // allowed returns the chains p may read of those asked for (trial: a trial
@@ -125,7 +121,9 @@ func (s *Service) everyChain(ctx context.Context, role auth.Role) (selection, er
 	}
 	sel := selection{chains: chains, role: role}
 	for _, c := range chains {
-		sel.scopes = append(sel.scopes, scopeOfChain(c))
+		if sc := scopeOfChain(c); !slices.Contains(sel.scopes, sc) {
+			sel.scopes = append(sel.scopes, sc)
+		}
 	}
 	return sel, nil
 }
