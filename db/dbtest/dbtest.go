@@ -626,9 +626,10 @@ func testScopeStamps(t *testing.T, open Opener) {
 // refusing is a guard that refuses every change within one scope, and
 // counts its calls.
 type refusing struct {
-	scope db.Scope
-	calls atomic.Int64
-	seen  atomic.Int64 // rows of dbtest_item the guard saw in its transaction
+	scope  db.Scope
+	calls  atomic.Int64
+	seen   atomic.Int64 // rows of dbtest_item the guard saw in its transaction
+	action atomic.Value // the action of the transaction's last event
 }
 
 func (g *refusing) Check(ctx context.Context, tx *db.Tx, scope db.Scope) error {
@@ -638,6 +639,9 @@ func (g *refusing) Check(ctx context.Context, tx *db.Tx, scope db.Scope) error {
 		return err
 	}
 	g.seen.Store(n)
+	if evs := tx.Events(); len(evs) > 0 {
+		g.action.Store(evs[len(evs)-1].Action)
+	}
 	if scope.Within(g.scope) {
 		return trialgate.Errorf(trialgate.ELocked, "%s is locked", g.scope)
 	}
@@ -667,6 +671,9 @@ func testGuardRefusal(t *testing.T, open Opener) {
 		}
 		if g.seen.Load() != 3 {
 			t.Errorf("%s: the guard saw %d items, want 3 (its transaction's own insert included)", sc, g.seen.Load())
+		}
+		if a := g.action.Load(); a != audit.ActionUserCreated {
+			t.Errorf("%s: the guard saw the event %v, want the transaction's %s", sc, a, audit.ActionUserCreated)
 		}
 	}
 	if n := count(t, b.Raw, `SELECT count(*) FROM dbtest_item`); n != 2 {
