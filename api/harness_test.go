@@ -40,9 +40,6 @@ type gateway struct {
 	bodies [][]byte
 }
 
-// testLimits bound the headers the catalogue parses in tests.
-var testLimits = dicom.Limits{}
-
 // newServer wires the API over d and store as cmd/gateway does; options
 // adjust the ingest pipeline's configuration.
 func newServer(t testing.TB, d *db.DB, store storage.Store, a *auth.Service, log *slog.Logger, options ...func(*ingest.Config)) (*api.Server, *trial.Service) {
@@ -58,7 +55,7 @@ func newServer(t testing.TB, d *db.DB, store storage.Store, a *auth.Service, log
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Trials: trials, Ingest: pipeline,
-		Catalog: catalog.New(d, store, testLimits), Audit: trail.New(d), Logger: log})
+		Catalog: catalog.New(d, store, dicom.Limits{}), Audit: trail.New(d), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

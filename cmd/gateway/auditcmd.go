@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/user"
 	"time"
 
 	"github.com/trialgate/trialgate"
@@ -30,21 +29,6 @@ func auditCmd(ctx context.Context, env *environment, args []string) error {
 		return auditExportCmd(ctx, env, args[1:])
 	}
 	return exitError{code: 2, msg: auditUsage}
-}
-
-// cliActor is who acts from the command line: the CLI, as the OS user.
-func cliActor() audit.Actor {
-	return operator().Actor("")
-}
-
-// operator is the command line as a principal of the domain services: the
-// CLI as the OS user, holding the grants a command acts with.
-func operator(grants ...auth.Grant) *auth.Principal {
-	username, name := "", ""
-	if u, err := user.Current(); err == nil {
-		username, name = u.Username, u.Name
-	}
-	return auth.Operator("cli", username, name, grants...)
 }
 
 // auditor is the command line reading the trail: the audit commands act as

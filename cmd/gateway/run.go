@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/user"
 	"strings"
+
+	"github.com/trialgate/trialgate/audit"
+	"github.com/trialgate/trialgate/auth"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -88,4 +92,19 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 // envName returns the environment twin of a flag: GATEWAY_<FLAG_IN_CAPS>.
 func envName(flag string) string {
 	return "GATEWAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// cliActor is who acts from the command line: the CLI, as the OS user.
+func cliActor() audit.Actor {
+	return operator().Actor("")
+}
+
+// operator is the command line as a principal of the domain services: the
+// CLI as the OS user, holding the grants a command acts with.
+func operator(grants ...auth.Grant) *auth.Principal {
+	username, name := "", ""
+	if u, err := user.Current(); err == nil {
+		username, name = u.Username, u.Name
+	}
+	return auth.Operator("cli", username, name, grants...)
 }
