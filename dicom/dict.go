@@ -66,17 +66,21 @@ const (
 	InstanceNumber      Tag = 0x00200013
 	FrameOfReferenceUID Tag = 0x00200052
 
-	SamplesPerPixel    Tag = 0x00280002
-	NumberOfFrames     Tag = 0x00280008
-	Rows               Tag = 0x00280010
-	Columns            Tag = 0x00280011
-	PixelSpacing       Tag = 0x00280030
-	BitsAllocated      Tag = 0x00280100
-	BurnedInAnnotation Tag = 0x00280301
+	SamplesPerPixel           Tag = 0x00280002
+	PhotometricInterpretation Tag = 0x00280004
+	NumberOfFrames            Tag = 0x00280008
+	Rows                      Tag = 0x00280010
+	Columns                   Tag = 0x00280011
+	PixelSpacing              Tag = 0x00280030
+	BitsAllocated             Tag = 0x00280100
+	PixelRepresentation       Tag = 0x00280103
+	BurnedInAnnotation        Tag = 0x00280301
 
-	FloatPixelData       Tag = 0x7FE00008
-	DoubleFloatPixelData Tag = 0x7FE00009
-	PixelData            Tag = 0x7FE00010
+	ExtendedOffsetTable        Tag = 0x7FE00001
+	ExtendedOffsetTableLengths Tag = 0x7FE00002
+	FloatPixelData             Tag = 0x7FE00008
+	DoubleFloatPixelData       Tag = 0x7FE00009
+	PixelData                  Tag = 0x7FE00010
 
 	ItemTag              Tag = 0xFFFEE000
 	ItemDelimitation     Tag = 0xFFFEE00D
@@ -99,19 +103,30 @@ func Lookup(t Tag) (vr, keyword string, ok bool) {
 		}
 		return "UN", "", true
 	}
+	vrs, keyword, ok := dictEntry(t)
+	if !ok || len(vrs) == 0 {
+		return "UN", "", false
+	}
+	vr = vrs[0]
+	if len(vr) != 2 { // the dictionary marks a few tags "See Note"
+		vr = "UN"
+	}
+	return vr, keyword, true
+}
+
+// dictEntry returns the dictionary's VRs and keyword of the public tag
+// t, looking up tags of the repeating groups 50xx and 60xx as 5000 and
+// 6000.
+func dictEntry(t Tag) (vrs []string, keyword string, ok bool) {
 	g := t.Group()
 	if g&0xFF00 == 0x5000 || g&0xFF00 == 0x6000 {
 		g &= 0xFF00
 	}
 	info, err := tag.Find(tag.Tag{Group: g, Element: t.Element()})
-	if err != nil || len(info.VRs) == 0 {
-		return "UN", "", false
+	if err != nil {
+		return nil, "", false
 	}
-	vr = info.VRs[0]
-	if len(vr) != 2 { // the dictionary marks a few tags "See Note"
-		vr = "UN"
-	}
-	return vr, info.Keyword, true
+	return info.VRs, info.Keyword, true
 }
 
 // TagForKeyword returns the tag with DICOM keyword kw ("PatientID").

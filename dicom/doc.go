@@ -1,8 +1,10 @@
 // Package dicom reads and writes DICOM Part 10 files for the gateway:
 // a streaming header parser that stops at Pixel Data, a writer that
 // re-encodes the (possibly de-identified) header and copies Pixel Data
-// byte for byte, the tag dictionary, and the DICOM JSON model (PS3.18
-// Annex F) used for QIDO-RS and WADO-RS metadata.
+// byte for byte, a transcoder between the native transfer syntaxes
+// (WriteAs), a frame reader for WADO-RS frame retrieval (ReadFrames),
+// the tag dictionary, and the DICOM JSON model (PS3.18 Annex F) used for
+// QIDO-RS and WADO-RS metadata.
 //
 // # Why its own element reader
 //
@@ -47,4 +49,13 @@
 // JPEG 2000, HTJ2K, JPEG XL, RLE, MPEG-2/4, HEVC, deflated image frame
 // compression), whose Pixel Data is copied without being looked into.
 // Any other transfer syntax is ErrUnsupported.
+//
+// WriteAs re-encodes a parsed object in another native syntax (implicit,
+// explicit or deflated explicit VR little endian; big endian only as a
+// source), streaming Pixel Data and swapping its byte order on the way
+// when it must; encapsulated Pixel Data is never decoded, so those
+// syntaxes go only to themselves (CanTranscode). ReadFrames streams
+// single frames of native or encapsulated Pixel Data, delimited by the
+// image geometry, the offset tables or the codestreams' start markers;
+// Syntax.FrameMediaType names their media type for PS3.18.
 package dicom

@@ -2,8 +2,9 @@ package dicom
 
 import "errors"
 
-// Errors returned by Parse and Write, always wrapped with a message that
-// names the tag, offset or UID at fault. Test for them with errors.Is.
+// Errors returned by Parse, Write, WriteAs and ReadFrames, always
+// wrapped with a message that names the tag, offset, frame or UID at
+// fault. Test for them with errors.Is.
 var (
 	// ErrNotDICOM means the input has neither a DICOM preamble ("DICM" at
 	// offset 128) nor a bare file meta group at its start.
@@ -21,4 +22,7 @@ var (
 	// ErrTooLarge means an element value, or the header as a whole,
 	// exceeds Limits.MaxHeader.
 	ErrTooLarge = errors.New("header too large")
+	// ErrNoFrame means a frame number asked of ReadFrames is not one of
+	// the object's (see Object.NumberOfFrames).
+	ErrNoFrame = errors.New("no such frame")
 )

@@ -1,5 +1,7 @@
 package dicom
 
+import "encoding/binary"
+
 // undefinedLength is the length value of sequences, items and
 // encapsulated Pixel Data whose end is marked by a delimiter.
 const undefinedLength = 0xFFFFFFFF
@@ -36,9 +38,23 @@ func swapSize(vr string) int {
 
 // swapInPlace reverses the byte order of each unit of v's value
 // representation. A trailing partial unit is left alone.
-func swapInPlace(vr string, v []byte) {
-	n := swapSize(vr)
-	if n == 0 {
+func swapInPlace(vr string, v []byte) { swapUnits(v, swapSize(vr)) }
+
+// swapUnits reverses the byte order of each n-byte unit of v. A trailing
+// partial unit is left alone.
+func swapUnits(v []byte, n int) {
+	switch {
+	case n < 2:
+		return
+	case n == 2: // OW Pixel Data: worth swapping four words at a time
+		i := 0
+		for ; i+8 <= len(v); i += 8 {
+			x := binary.LittleEndian.Uint64(v[i:])
+			binary.LittleEndian.PutUint64(v[i:], (x&0x00FF00FF00FF00FF)<<8|(x>>8)&0x00FF00FF00FF00FF)
+		}
+		for ; i+1 < len(v); i += 2 {
+			v[i], v[i+1] = v[i+1], v[i]
+		}
 		return
 	}
 	for i := 0; i+n <= len(v); i += n {

@@ -17,8 +17,9 @@ const implementationClassUID = "2.25.302934848105215926331717281398432106329"
 // implementationVersionName accompanies implementationClassUID.
 const implementationVersionName = "TRIALGATE_1"
 
-// errWritten is returned by a second Write of a parsed Object.
-var errWritten = errors.New("dicom: Write called twice: the source was consumed by the first call")
+// errWritten is returned by a Write, WriteAs or ReadFrames of a parsed
+// Object whose source an earlier one consumed.
+var errWritten = errors.New("dicom: the source was consumed by an earlier Write, WriteAs or ReadFrames")
 
 // NewMeta returns a file meta group for an instance of SOP class
 // sopClass with UID sopInstance, encoded in syntax s.
@@ -74,45 +75,65 @@ func Fragments(frags ...[]byte) []byte {
 //
 // Group 0002 elements belong in Meta only; one in Dataset is an error.
 // The Pixel Data of a parsed Object stays encoded as it was, so its
-// Syntax must not be changed. Write consumes the source of a parsed
-// Object: a second call is an error. It returns the number of bytes
+// Syntax must not be changed: WriteAs is the way to another syntax.
+// Write consumes the source of a parsed Object: a second call (or one
+// of WriteAs or ReadFrames) is an error. It returns the number of bytes
 // written to w.
 func (o *Object) Write(w io.Writer, trailer func(*Dataset) error) (int64, error) {
+	return o.writeAs(w, o.Meta, o.Syntax, trailer)
+}
+
+// writeAs writes o with meta as its meta group and everything after it
+// in syntax s, re-encoding Pixel Data and the elements after it when s
+// is not o.Syntax (see WriteAs).
+func (o *Object) writeAs(w io.Writer, meta *Dataset, s Syntax, trailer func(*Dataset) error) (int64, error) {
 	if o.consumed {
 		return 0, errWritten
 	}
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
-	if err := o.write(bw, trailer); err != nil {
+	if err := o.write(bw, meta, s, trailer); err != nil {
 		return cw.n, err
 	}
 	err := bw.Flush()
 	return cw.n, err
 }
 
-func (o *Object) write(bw *bufio.Writer, trailer func(*Dataset) error) error {
+func (o *Object) write(bw *bufio.Writer, meta *Dataset, s Syntax, trailer func(*Dataset) error) error {
 	var pre [132]byte
 	copy(pre[128:], "DICM")
 	if _, err := bw.Write(pre[:]); err != nil {
 		return err
 	}
-	if err := writeMeta(bw, o.Meta, o.Syntax); err != nil {
+	if err := writeMeta(bw, meta, s); err != nil {
 		return err
 	}
 	var body io.Writer = bw
 	var fw *flate.Writer
-	if o.Syntax.Deflated {
+	if s.Deflated {
 		fw, _ = flate.NewWriter(bw, flate.DefaultCompression) // the level is valid
 		body = fw
 	}
-	enc := &encoder{w: body, enc: encoding{implicit: o.Syntax.Implicit, bigEndian: o.Syntax.BigEndian}}
+	transcode := s.UID != o.Syntax.UID
+	enc := &encoder{w: body, enc: encoding{implicit: s.Implicit, bigEndian: s.BigEndian}}
+	if transcode && o.Syntax.Implicit && !s.Implicit {
+		// The VRs came from the dictionary, which leaves some open.
+		enc.resolve = true
+		enc.signed = pixelRepresentation(o.Dataset) == 1
+	}
 	if err := enc.writeDataset(o.Dataset, 0); err != nil {
 		return err
 	}
 	if d := o.src; d != nil {
 		o.consumed = true
 		o.src = nil
-		if err := d.copyPixelData(body); err != nil {
+		var err error
+		if transcode {
+			err = d.transcodePixelData(enc, o.Dataset)
+		} else {
+			err = d.copyPixelData(body)
+		}
+		if err != nil {
 			return err
 		}
 		tail, err := d.readDataset(d.enc, 0, -1, -1, false)
@@ -168,24 +189,11 @@ func writeMeta(w io.Writer, meta *Dataset, s Syntax) error {
 // to w exactly as it is encoded: header, then the value (native) or the
 // fragment items through the Sequence Delimitation Item (encapsulated).
 func (d *decoder) copyPixelData(w io.Writer) error {
-	start := d.off
+	t, _, length, hdr, err := d.readPixelHeader()
+	if err != nil {
+		return err
+	}
 	o := d.enc.order()
-	hdr := d.buf[:8]
-	if err := d.readFull(hdr); err != nil {
-		return fmt.Errorf("dicom: read Pixel Data header at offset %d: %w", start, err)
-	}
-	t := NewTag(o.Uint16(hdr[:2]), o.Uint16(hdr[2:4]))
-	length := o.Uint32(hdr[4:8])
-	if !d.enc.implicit {
-		if !validVR(hdr[4:6]) || !longVR(string(hdr[4:6])) {
-			return fmt.Errorf("dicom: Pixel Data %s at offset %d: VR %q: %w", t, start, hdr[4:6], ErrMalformed)
-		}
-		hdr = d.buf[:12]
-		if err := d.readFull(hdr[8:12]); err != nil {
-			return d.wrapAt(t, start, err)
-		}
-		length = o.Uint32(hdr[8:12])
-	}
 	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
@@ -212,6 +220,33 @@ func (d *decoder) copyPixelData(w io.Writer) error {
 			return err
 		}
 	}
+}
+
+// readPixelHeader reads the header of the Pixel Data element at the
+// decoder's position and returns its tag, VR (the dictionary's under
+// implicit VR), value length and encoded bytes (in d.buf, valid until
+// the next read).
+func (d *decoder) readPixelHeader() (t Tag, vr string, length uint32, hdr []byte, err error) {
+	start := d.off
+	o := d.enc.order()
+	hdr = d.buf[:8]
+	if err := d.readFull(hdr); err != nil {
+		return 0, "", 0, nil, fmt.Errorf("dicom: read Pixel Data header at offset %d: %w", start, err)
+	}
+	t = NewTag(o.Uint16(hdr[:2]), o.Uint16(hdr[2:4]))
+	length = o.Uint32(hdr[4:8])
+	if d.enc.implicit {
+		return t, vrOf(t), length, hdr, nil
+	}
+	if !validVR(hdr[4:6]) || !longVR(string(hdr[4:6])) {
+		return 0, "", 0, nil, fmt.Errorf("dicom: Pixel Data %s at offset %d: VR %q: %w", t, start, hdr[4:6], ErrMalformed)
+	}
+	vr = string(hdr[4:6])
+	hdr = d.buf[:12]
+	if err := d.readFull(hdr[8:12]); err != nil {
+		return 0, "", 0, nil, d.wrapAt(t, start, err)
+	}
+	return t, vr, o.Uint32(hdr[8:12]), hdr, nil
 }
 
 // directCopy is the size from which a value is copied straight from the
@@ -266,12 +301,23 @@ type encoder struct {
 	w    io.Writer
 	enc  encoding
 	meta bool // writing the file meta group, the only place for group 0002
-	buf  [12]byte
+	// resolve is set when writing explicit VR what was read as implicit
+	// VR: elements still holding the dictionary's first VR where it
+	// allows several get the one their data set calls for (explicitVR).
+	resolve bool
+	signed  bool // Pixel Representation of the data set being written is 1 (resolve only)
+	buf     [12]byte
 }
 
 func (e *encoder) writeDataset(ds *Dataset, depth int) error {
 	if ds == nil {
 		return nil
+	}
+	if e.resolve {
+		if pr := pixelRepresentation(ds); pr >= 0 {
+			defer func(s bool) { e.signed = s }(e.signed)
+			e.signed = pr == 1
+		}
 	}
 	for _, el := range ds.Elements {
 		if el.Tag.Element() == 0 && el.Tag.Group() != 0x0002 {
@@ -298,7 +344,13 @@ func (e *encoder) writeElement(el *Element, depth int) error {
 	if vr == "SQ" || len(el.Items) > 0 {
 		return e.writeSequence(el, depth)
 	}
-	if el.Tag == PixelData && !e.enc.implicit && isFragments(el.Value) {
+	if e.resolve {
+		vr = explicitVR(el, vr, e.signed)
+	}
+	if el.Tag == PixelData && isFragments(el.Value) {
+		if e.enc.implicit {
+			return fmt.Errorf("dicom: write element %s: encapsulated Pixel Data has no implicit VR encoding", el.Tag)
+		}
 		if err := e.writeHeader(el.Tag, "OB", undefinedLength); err != nil {
 			return err
 		}
