@@ -12,11 +12,27 @@
 // references), and a retry of the same bytes is recognised by the
 // original's SHA-256 and recorded as a duplicate without changing
 // anything. Memory does not grow with instance size.
+//
+// Before anything is written, an instance must be well formed (validate.go):
+// its SOP Class, SOP Instance, Study and Series Instance UIDs present and
+// valid per PS3.5 section 9.1 as sent (so nothing malformed is ever
+// remapped), the meta group's Transfer Syntax UID too, and an image SOP
+// class must carry its pixels; a stub cut off before Pixel Data is refused
+// and so never blocks the complete file sent after it. One original
+// instance is stored once (conflict.go): its original SOP Instance UID, as
+// a keyed HMAC under a gateway-wide key, is unique across every trial, so
+// the same instance arriving for another subject, visit or trial is
+// refused and audited as a site error (instance.conflict), and a part
+// refused at commit by that index removes the objects it wrote when
+// nothing can reference them.
 package ingest
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +81,7 @@ type Service struct {
 	originals storage.Store
 	trials    Definitions
 	secret    []byte
+	sopKey    []byte // originalSOPKey of secret
 	tempDir   string
 	limits    dicom.Limits
 	clock     func() time.Time
@@ -99,8 +116,30 @@ func New(cfg Config) (*Service, error) {
 		cfg.TempDir = os.TempDir()
 	}
 	return &Service{db: cfg.DB, store: cfg.Store, originals: cfg.Originals, trials: cfg.Trials, secret: cfg.Secret,
-		tempDir: cfg.TempDir, limits: cfg.Limits, clock: cfg.Clock, log: cfg.Logger,
+		sopKey: originalSOPKey(cfg.Secret), tempDir: cfg.TempDir, limits: cfg.Limits, clock: cfg.Clock, log: cfg.Logger,
 		profiles: map[versionKey]*trialConfig{}, buffers: sync.Pool{New: newSpoolBuffer}}, nil
+}
+
+// originalSOPKey derives, from the de-identification master secret, the
+// gateway-wide key of originalSOP: HMAC-SHA256(master,
+// "trialgate/ingest/original-sop/v1"). Unlike the trial keys (deid.TrialKey)
+// it is the same for every trial, which is what lets the database recognise
+// one original instance sent for two trials; its domain string keeps it
+// apart from every trial key.
+func originalSOPKey(master []byte) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("trialgate/ingest/original-sop/v1"))
+	return m.Sum(nil)
+}
+
+// originalSOP returns the keyed HMAC of an original SOP Instance UID, in
+// hex, as instances.original_sop_hmac stores it. It stays in the database:
+// audit entries carry the trial's own pseudonym (deid.Profile.Pseudonym)
+// instead, so that two trials' exported trails cannot be joined on it.
+func (s *Service) originalSOP(uid string) string {
+	m := hmac.New(sha256.New, s.sopKey)
+	m.Write([]byte(uid))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // trialConfig is one approved trial version, compiled.

@@ -158,11 +158,15 @@ func (u *Upload) Refuse(ctx context.Context, failure uint16, reason string) (Rec
 	return Receipt{Failure: failure, Reason: reason}, err
 }
 
-// failure is a refused part: the receipt's reason and code.
+// failure is a refused part: the receipt's reason and code, and what its
+// audit entry records.
 type failure struct {
 	code    uint16
-	reason  string
+	reason  string        // for the receipt and the entry: never PHI, never an original UID
 	outcome audit.Outcome // Failed, or Denied for authorization
+	action  audit.Action  // the entry's action; "" is instance.rejected
+	object  *audit.Object // the entry's object; nil is the upload (its SHA-256)
+	details map[string]any
 }
 
 func (f *failure) Error() string { return f.reason }
@@ -186,11 +190,20 @@ func (u *Upload) Store(ctx context.Context, part io.Reader) (Receipt, error) {
 	var f *failure
 	if errors.As(err, &f) {
 		r.Failure, r.Reason = f.code, f.reason
-		obj := audit.Object{Type: "upload", ID: "sha256:" + sp.sha256}
-		rerr := u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), scope, audit.Event{Action: audit.ActionInstanceRejected,
-			Outcome: f.outcome, Object: obj, Reason: f.reason,
-			After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "failure_reason": f.code}})
-		return r, rerr
+		ev := audit.Event{Action: audit.ActionInstanceRejected, Outcome: f.outcome,
+			Object: audit.Object{Type: "upload", ID: "sha256:" + sp.sha256}, Reason: f.reason}
+		if f.action != "" {
+			ev.Action = f.action
+		}
+		if f.object != nil {
+			ev.Object = *f.object
+		}
+		after := map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "failure_reason": f.code}
+		for k, v := range f.details {
+			after[k] = v
+		}
+		ev.After = after
+		return r, u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), scope, ev)
 	}
 	if err != nil {
 		return Receipt{}, err
@@ -212,7 +225,15 @@ func parseFailure(err error) *failure {
 }
 
 // store does the work of Store; it returns the scope the part was for (its
-// submission once it is placed).
+// subject's visit once it is placed).
+//
+// The order is what keeps a refused part from leaving anything behind:
+// everything that can refuse it without writing (the header, its UIDs,
+// its placement, an instance already stored, QC) runs before the object
+// is put; the object is put before the transaction that records it, so a
+// row never references a missing object; and when the transaction is
+// refused by a unique index after all (a race), discard removes what the
+// part wrote if nothing can reference it.
 func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, db.Scope, error) {
 	s := u.s
 	src, err := sp.rewind()
@@ -220,35 +241,47 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, d
 		return nil, u.scope(), err
 	}
 	obj, err := dicom.Parse(src, s.limits)
+	if errors.Is(err, dicom.ErrUnsupported) {
+		if src, err = sp.rewind(); err != nil {
+			return nil, u.scope(), err
+		}
+		return nil, u.scope(), syntaxFailure(src)
+	}
 	if err != nil {
 		return nil, u.scope(), parseFailure(err)
 	}
-	r.SOPClassUID = obj.Dataset.String(dicom.SOPClassUID)
-	r.SOPInstanceUID = obj.Dataset.String(dicom.SOPInstanceUID)
-	if !obj.HasPixelData() && obj.Dataset.Get(dicom.Rows) != nil {
-		// A file cut exactly between two elements parses as a shorter one.
-		return nil, u.scope(), fail(FailCannotUnderstand,
-			"the header describes an image (Rows (0028,0010)) but no Pixel Data follows: the file is truncated")
+	// The UIDs are checked as sent, before anything is derived from them:
+	// de-identification would remap even "../../etc/passwd" into a valid
+	// UID. The receipt names only those that are valid.
+	id, f := checkInstance(obj)
+	r.SOPClassUID, r.SOPInstanceUID = id.class, id.instance
+	if f != nil {
+		return nil, u.scope(), f
 	}
 
-	if u.sub == nil {
-		// A repeat through the trial endpoint is recognised before it is
-		// placed: its submission may be closed by now, and a new one must
-		// not be opened for it.
-		if dup, err := u.duplicate(ctx, u.tc.id, "", sp); dup != nil || err != nil {
-			return dup, u.scope(), err
-		}
-	}
-	sub, err := u.place(ctx, obj.Dataset)
+	pl, err := u.resolve(ctx, obj.Dataset)
 	if err != nil {
 		return nil, u.scope(), err
 	}
-	tc := u.tc
+	sopHMAC := s.originalSOP(id.instance)
+	coll := collision{hmac: sopHMAC, trial: pl.tc.id, sop: pl.tc.profile.UID(id.instance), original: sp.sha256}
+	if st, err := s.lookup(ctx, coll); err != nil {
+		return nil, pl.scope(), err
+	} else if st != nil {
+		out, err := u.judge(ctx, st, pl, id, sp)
+		return out, pl.scope(), err
+	}
+	sub, err := u.open(ctx, pl)
+	if err != nil {
+		return nil, pl.scope(), err
+	}
+	tc := pl.tc
 	if sub.TrialVersion != tc.version {
 		if tc, err = s.trialVersion(ctx, sub.Trial, sub.TrialVersion); err != nil {
 			return nil, sub.scope(), err
 		}
 	}
+	pl.sub, pl.tc = &sub, tc
 
 	// QC reads the header as acquired: de-identification removes some of
 	// what the rules look at (the clinical trial tags it rewrites).
@@ -274,6 +307,7 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, d
 	if err != nil {
 		return nil, sub.scope(), err
 	}
+	w := written{trial: tc.id, sop: res.SOPInstanceUID, hmac: sopHMAC, object: stored}
 	metadata, err := json.Marshal(obj.Dataset)
 	if err != nil {
 		return nil, sub.scope(), fmt.Errorf("ingest: metadata: %w", err)
@@ -291,28 +325,39 @@ func (u *Upload) store(ctx context.Context, sp *spooled, r *Receipt) (*Stored, d
 		if err != nil {
 			return nil, sub.scope(), err
 		}
-		originalKey = &o.Key
+		originalKey, w.original = &o.Key, &o
 	}
 	sum := qc.SummaryOf(obj.Dataset, sp.sha256)
 	in := instanceRow{
 		sub: sub, res: res, sum: sum, syntax: syntax, sp: sp, object: stored, metadata: metadata,
-		originalKey: originalKey, results: results, options: tc.def.Deid.Options,
+		originalKey: originalKey, originalSOP: sopHMAC, results: results, options: tc.def.Deid.Options,
 	}
 	out := &Stored{Trial: tc.id, SOPClassUID: res.SOPClassUID, SOPInstanceUID: res.SOPInstanceUID,
 		StudyInstanceUID: res.StudyInstanceUID, SeriesInstanceUID: res.SeriesInstanceUID, Submission: sub.ID, Held: res.Hold}
 	err = s.db.Write(ctx, u.p.Actor(auth.SiteUploader), sub.scope(), func(tx *db.Tx) error { return u.record(ctx, tx, in) })
 	switch {
 	case errors.Is(err, db.ErrDuplicate):
-		// The same bytes were received before (a retry), or another
-		// version of the same instance was: the unique indexes tell, so
-		// the common case, a new instance, costs no lookup. The object
-		// put above was then either the same one (content-addressed) or
-		// is left unreferenced.
-		if dup, derr := u.duplicate(ctx, sub.Trial, sub.ID, sp); dup != nil || derr != nil {
-			return dup, sub.scope(), derr
+		// Another upload of the same instance committed between the
+		// lookup above and this transaction (the unique indexes decide
+		// the race; the common case, a new instance, pays one lookup).
+		// Read what won and judge this part against it.
+		coll.sop = res.SOPInstanceUID
+		st, lerr := s.lookup(ctx, coll)
+		if lerr != nil {
+			return nil, sub.scope(), lerr
 		}
-		return nil, sub.scope(), fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)
+		var dup *Stored
+		if st != nil {
+			dup, err = u.judge(ctx, st, pl, id, sp)
+		} else {
+			err = fail(FailDuplicateSOP, "SOP instance %s is already stored in this trial with other content", res.SOPInstanceUID)
+		}
+		u.discard(ctx, w)
+		return dup, sub.scope(), err
 	case err != nil:
+		// A refusal here (the submission was closed meanwhile) leaves the
+		// object for the collector: nothing proves that no other upload of
+		// the same bytes will commit a row for it.
 		return nil, sub.scope(), err
 	}
 	return out, sub.scope(), nil

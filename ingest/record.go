@@ -19,10 +19,9 @@ import (
 const (
 	insertInstance = `INSERT INTO instances (trial_id, sop_uid, submission_id, study_uid, series_uid, sop_class_uid,
 		modality, series_description, frame_of_reference, instance_number, transfer_syntax, original_sha256,
-		original_size, original_key, object_sha256, object_size, status, hold_reason, metadata, received_us, received_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
-	selectByOriginal = `SELECT i.sop_uid, i.sop_class_uid, i.study_uid, i.series_uid, i.submission_id, i.status, i.hold_reason, s.site
-		FROM instances i JOIN submissions s ON s.id = i.submission_id WHERE i.trial_id = $1 AND i.original_sha256 = $2`
+		original_size, original_key, object_sha256, object_size, status, hold_reason, metadata, received_us, received_by,
+		original_sop_hmac)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
 )
 
 // instanceRow is everything one instance's transaction records.
@@ -35,6 +34,7 @@ type instanceRow struct {
 	object      storage.Object
 	metadata    []byte
 	originalKey *string
+	originalSOP string // Service.originalSOP of the original SOP Instance UID
 	results     []qc.Result
 	options     []string
 }
@@ -63,7 +63,7 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, in instanceRow) error {
 	if _, err := tx.Exec(ctx, insertInstance, sub.Trial, res.SOPInstanceUID, sub.ID, res.StudyInstanceUID,
 		res.SeriesInstanceUID, res.SOPClassUID, in.sum.Modality, in.sum.SeriesDescription, in.sum.FrameOfReferenceUID,
 		number, in.syntax, in.sp.sha256, in.sp.size, in.originalKey, in.object.SHA256, in.object.Size, status, res.Hold,
-		in.metadata, now.UnixMicro(), tx.Actor().ID); err != nil {
+		in.metadata, now.UnixMicro(), tx.Actor().ID, in.originalSOP); err != nil {
 		return fmt.Errorf("ingest: insert instance: %w", err)
 	}
 	if err := insertResults(ctx, tx, sub.ID, 0, res.SOPInstanceUID, in.results, now); err != nil {
@@ -140,12 +140,28 @@ func (u *Upload) put(ctx context.Context, obj *dicom.Object, tc *trialConfig, su
 	return o, nil
 }
 
-// place decides the submission of an instance: the upload's own, or, for
-// the trial endpoint, the open submission of the subject's visit that the
-// instance's Clinical Trial Subject module tags name (opened if none is).
-func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, error) {
+// placement is where an instance goes: a subject's visit in a trial, and
+// the submission that takes its uploads, or nil when none is open yet (the
+// trial endpoint opens one once the instance has passed every check that
+// needs no write, so a refused instance opens nothing).
+type placement struct {
+	sub                  *Submission
+	site, subject, visit string
+	tc                   *trialConfig // the version whose rules apply (sub's, or the newest approved)
+}
+
+// scope is the subject's visit.
+func (pl placement) scope() db.Scope {
+	return db.Scope{Trial: pl.tc.id, Site: pl.site, Subject: pl.subject, Visit: pl.visit}
+}
+
+// resolve decides the placement of an instance: the upload's submission,
+// or, for the trial endpoint, the subject's visit that the instance's
+// Clinical Trial Subject module tags name, at a site the uploader uploads
+// for, with its open submission if there is one.
+func (u *Upload) resolve(ctx context.Context, ds *dicom.Dataset) (placement, error) {
 	if u.sub != nil {
-		return *u.sub, nil
+		return placement{sub: u.sub, site: u.sub.Site, subject: u.sub.Subject, visit: u.sub.Visit, tc: u.tc}, nil
 	}
 	site, subject, visit := ds.String(dicom.ClinicalTrialSiteID), ds.String(dicom.ClinicalTrialSubjectID), ds.String(dicom.ClinicalTrialTimePointID)
 	for _, m := range []struct{ v, name string }{
@@ -154,33 +170,59 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 		{visit, "(0012,0050) Clinical Trial Time Point ID"},
 	} {
 		if m.v == "" {
-			return Submission{}, fail(FailDoesNotMatch, "%s is missing: the trial endpoint places instances by their Clinical Trial Subject module", m.name)
+			return placement{}, fail(FailDoesNotMatch, "%s is missing: the trial endpoint places instances by their Clinical Trial Subject module", m.name)
 		}
 	}
 	if !u.p.Has(auth.SiteUploader, u.tc.id, site) {
 		f := fail(FailNotAuthorized, "(0012,0030) names site %q, which you do not upload for", site)
 		f.outcome = audit.Denied
-		return Submission{}, f
+		return placement{}, f
 	}
 	if err := u.tc.checkPlace(site, subject, visit); err != nil {
-		return Submission{}, fail(FailDoesNotMatch, "%s", trialgate.ErrorMessage(err))
+		return placement{}, fail(FailDoesNotMatch, "%s", trialgate.ErrorMessage(err))
+	}
+	pl := placement{site: site, subject: subject, visit: visit, tc: u.tc}
+	sub, err := u.openFor(ctx, pl)
+	switch {
+	case isNoRows(err):
+		return pl, nil
+	case err != nil:
+		return placement{}, err
+	}
+	if sub.TrialVersion != pl.tc.version {
+		if pl.tc, err = u.s.trialVersion(ctx, sub.Trial, sub.TrialVersion); err != nil {
+			return placement{}, err
+		}
+	}
+	pl.sub = &sub
+	return pl, nil
+}
+
+// openFor reads the open submission of a placement's subject's visit.
+func (u *Upload) openFor(ctx context.Context, pl placement) (Submission, error) {
+	var sub Submission
+	err := u.s.db.Read(ctx, func(r *db.Reader) error {
+		var err error
+		sub, err = scanSubmission(r.QueryRow(ctx, selectOpenFor, pl.tc.id, pl.site, pl.subject, pl.visit))
+		return err
+	})
+	if err != nil && !isNoRows(err) {
+		return Submission{}, fmt.Errorf("ingest: find submission: %w", err)
+	}
+	return sub, err
+}
+
+// open returns the placement's submission, opening one for the subject's
+// visit if none is open.
+func (u *Upload) open(ctx context.Context, pl placement) (Submission, error) {
+	if pl.sub != nil {
+		return *pl.sub, nil
 	}
 	for range 2 {
 		var sub Submission
-		err := u.s.db.Read(ctx, func(r *db.Reader) error {
+		err := u.s.db.Write(ctx, u.p.Actor(auth.SiteUploader), pl.scope(), func(tx *db.Tx) error {
 			var err error
-			sub, err = scanSubmission(r.QueryRow(ctx, selectOpenFor, u.tc.id, site, subject, visit))
-			return err
-		})
-		switch {
-		case err == nil:
-			return sub, nil
-		case !isNoRows(err):
-			return Submission{}, fmt.Errorf("ingest: find submission: %w", err)
-		}
-		scope := db.Scope{Trial: u.tc.id, Site: site, Subject: subject, Visit: visit}
-		err = u.s.db.Write(ctx, u.p.Actor(auth.SiteUploader), scope, func(tx *db.Tx) error {
-			sub, err = u.s.openSubmission(ctx, tx, u.tc, site, subject, visit)
+			sub, err = u.s.openSubmission(ctx, tx, pl.tc, pl.site, pl.subject, pl.visit)
 			return err
 		})
 		if err == nil {
@@ -190,39 +232,12 @@ func (u *Upload) place(ctx context.Context, ds *dicom.Dataset) (Submission, erro
 			return Submission{}, err
 		}
 		// Another upload opened it first: read it.
+		switch sub, err = u.openFor(ctx, pl); {
+		case err == nil:
+			return sub, nil
+		case !isNoRows(err):
+			return Submission{}, err
+		}
 	}
 	return Submission{}, trialgate.Errorf(trialgate.EConflict, "could not open a submission for the subject's visit; retry")
-}
-
-// duplicate returns the stored instance when these exact bytes were
-// received before in the trial, recording the repeat (instance.duplicate,
-// with the submission it came for, if known) and changing nothing else;
-// nil when they are new.
-func (u *Upload) duplicate(ctx context.Context, trialID, receivedFor string, sp *spooled) (*Stored, error) {
-	st := &Stored{Trial: trialID, Duplicate: true}
-	var status, site string
-	err := u.s.db.Read(ctx, func(r *db.Reader) error {
-		return r.QueryRow(ctx, selectByOriginal, trialID, sp.sha256).Scan(&st.SOPInstanceUID, &st.SOPClassUID,
-			&st.StudyInstanceUID, &st.SeriesInstanceUID, &st.Submission, &status, &st.Held, &site)
-	})
-	switch {
-	case isNoRows(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("ingest: look up original: %w", err)
-	}
-	if status != "held" {
-		st.Held = ""
-	}
-	if receivedFor == "" {
-		receivedFor = st.Submission
-	}
-	err = u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), db.Scope{Trial: trialID, Site: site}, audit.Event{Action: audit.ActionInstanceDuplicate,
-		Object: audit.Object{Type: "instance", ID: st.SOPInstanceUID},
-		After: map[string]any{"original_sha256": sp.sha256, "original_size": sp.size, "stored_in": st.Submission,
-			"received_for": receivedFor}})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
 }
