@@ -2,15 +2,22 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/audit/trail"
+	"github.com/trialgate/trialgate/auth"
+	"github.com/trialgate/trialgate/db"
+	"github.com/trialgate/trialgate/trial"
 )
 
 // The audit trail endpoints: package trail decides who may read which
@@ -19,14 +26,49 @@ import (
 
 var auditQueryParams = []string{"trial", "object", "actor", "action", "outcome", "from", "to", "limit", "format"}
 
+// Bounds of the free-text filters, well above any object (type/id, ids of
+// at most 64 bytes) or actor (a user id, a username, system:component)
+// that can be recorded.
+const (
+	maxObjectParam = 256
+	maxActorParam  = 128
+)
+
+// checkQuery refuses a query whose parameters are not all in known, given
+// once each, and fit to reach a database: the free-text filters (names)
+// must be text without control characters (PostgreSQL refuses a NUL in
+// text) of bounded length. A trial, when named, must be "system" or a
+// valid trial id. Each error names the parameter.
+func checkQuery(q url.Values, known []string, bounds map[string]int) error {
+	for k, vs := range q {
+		switch {
+		case !slices.Contains(known, k):
+			return trialgate.Errorf(trialgate.EInvalid, "unknown query parameter %.64q", k)
+		case len(vs) > 1:
+			return trialgate.Errorf(trialgate.EInvalid, "query parameter %s: given %d times, at most once", k, len(vs))
+		}
+		v := vs[0]
+		if k == "trial" && v != "" && v != audit.SystemChain && !trial.ValidID(v) {
+			return errInvalidTrialID("query parameter trial")
+		}
+		if max, ok := bounds[k]; ok {
+			switch {
+			case len(v) > max:
+				return trialgate.Errorf(trialgate.EInvalid, "query parameter %s: longer than %d bytes", k, max)
+			case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+				return trialgate.Errorf(trialgate.EInvalid, "query parameter %s: must be text without control characters", k)
+			}
+		}
+	}
+	return nil
+}
+
 // parseAuditQuery reads the request of GET /api/v1/audit and validates it
 // (trail.Request.Validate).
 func parseAuditQuery(c *gin.Context) (trail.Request, error) {
 	q := c.Request.URL.Query()
-	for k := range q {
-		if !slices.Contains(auditQueryParams, k) {
-			return trail.Request{}, trialgate.Errorf(trialgate.EInvalid, "unknown query parameter %q", k)
-		}
+	if err := checkQuery(q, auditQueryParams, map[string]int{"object": maxObjectParam, "actor": maxActorParam}); err != nil {
+		return trail.Request{}, err
 	}
 	f := audit.Filter{Object: q.Get("object"), Actor: q.Get("actor"), Action: audit.Action(q.Get("action")),
 		Outcome: audit.Outcome(q.Get("outcome"))}
@@ -56,11 +98,25 @@ func parseAuditQuery(c *gin.Context) (trail.Request, error) {
 	return req, req.Validate()
 }
 
+// trailOf refuses a request for the trail of a trial that does not exist
+// with "no trial" (recorded on the system chain), whoever asks: reading
+// its chain would find nothing, and recording the read would start it.
+func (s *Server) trailOf(c *gin.Context, trialID string) error {
+	if trialID == "" || trialID == audit.SystemChain {
+		return nil
+	}
+	return auth.Exists(c.Request.Context(), s.db, principal(c), db.TrialScope(trialID),
+		audit.Object{Type: "chain", ID: audit.ChainOf(trialID)})
+}
+
 // auditQuery streams the entries the caller asked for, once the query is
 // recorded on every chain it reads.
 func (s *Server) auditQuery(c *gin.Context) error {
 	req, err := parseAuditQuery(c)
 	if err != nil {
+		return err
+	}
+	if err := s.trailOf(c, req.Trial); err != nil {
 		return err
 	}
 	ctx := c.Request.Context()
@@ -80,10 +136,11 @@ func (s *Server) auditQuery(c *gin.Context) error {
 // auditVerify recomputes the chains the caller may see (or the one asked
 // for); the verification and its result are recorded on each.
 func (s *Server) auditVerify(c *gin.Context) error {
-	for k := range c.Request.URL.Query() {
-		if k != "trial" {
-			return trialgate.Errorf(trialgate.EInvalid, "unknown query parameter %q", k)
-		}
+	if err := checkQuery(c.Request.URL.Query(), []string{"trial"}, nil); err != nil {
+		return err
+	}
+	if err := s.trailOf(c, c.Query("trial")); err != nil {
+		return err
 	}
 	rep, err := s.audit.Verify(c.Request.Context(), principal(c), c.Query("trial"))
 	if err != nil {

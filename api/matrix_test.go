@@ -45,6 +45,7 @@ const (
 	none = http.StatusNoContent
 	who  = http.StatusUnauthorized
 	no   = http.StatusForbidden
+	gone = http.StatusNotFound
 )
 
 // Every endpoint against every kind of caller gets exactly the expected
@@ -76,6 +77,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return map[string]any{"definition": trialDefinition(t, "T1", "Changed by "+caller), "reason": "matrix"}
 	}
 	defineTrial(t, g, "T1")
+	defineTrial(t, g, "T2")
 
 	// Columns: anonymous, site_uploader:T1:S1, qc_reviewer:T1, reader:T1,
 	// adjudicator:T1, data_manager:T1, qa_reviewer:T1, qa_reviewer:*,
@@ -90,34 +92,42 @@ func TestAuthorizationMatrix(t *testing.T) {
 		// what the service that refused was asked for; "" for the
 		// endpoint itself.
 		refused string
+		// trial is the path's :trial; "" for T1.
+		trial string
 	}{
-		{"GET", "/healthz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
-		{"GET", "/readyz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
-		{"GET", "/metrics", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
-		{"GET", "/api/v1/openapi.json", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
+		{"GET", "/healthz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
+		{"GET", "/readyz", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
+		{"GET", "/metrics", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
+		{"GET", "/api/v1/openapi.json", "", nil, statuses{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
 		// Anonymous tries an unknown account; the others their own.
-		{"POST", "/api/v1/auth/login", "", login, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
-		{"POST", "/api/v1/auth/logout", "", nil, statuses{who, none, none, none, none, none, none, none, none, none, none, none, none}, ""},
-		{"GET", "/api/v1/me", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, ""},
-		{"GET", "/api/v1/audit", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1"},
-		{"GET", "/api/v1/audit", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2"},
-		{"GET", "/api/v1/audit", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system"},
-		{"GET", "/api/v1/audit", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*"},
-		{"GET", "/api/v1/audit/verify", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1"},
-		{"GET", "/api/v1/audit/verify", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2"},
-		{"GET", "/api/v1/audit/verify", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system"},
-		{"GET", "/api/v1/audit/verify", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*"},
-		{"POST", "/api/v1/users", "", newUser, statuses{who, no, no, no, no, no, no, no, no, no, made, no, no}, ""},
-		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
-		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
-		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, ""},
+		{"POST", "/api/v1/auth/login", "", login, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
+		{"POST", "/api/v1/auth/logout", "", nil, statuses{who, none, none, none, none, none, none, none, none, none, none, none, none}, "", ""},
+		{"GET", "/api/v1/me", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}, "", ""},
+		{"GET", "/api/v1/audit", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1", ""},
+		{"GET", "/api/v1/audit", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2", ""},
+		{"GET", "/api/v1/audit", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system", ""},
+		{"GET", "/api/v1/audit", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*", ""},
+		{"GET", "/api/v1/audit/verify", "trial=T1", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "chain/trial/T1", ""},
+		{"GET", "/api/v1/audit/verify", "trial=T2", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, no, ok, ok}, "chain/trial/T2", ""},
+		{"GET", "/api/v1/audit/verify", "trial=system", nil, statuses{who, no, no, no, no, no, no, ok, no, ok, ok, no, no}, "chain/system", ""},
+		{"GET", "/api/v1/audit/verify", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, ok, ok, ok}, "chain/*", ""},
+		// T404 does not exist: not found, whatever the grants, and the
+		// refusal is on the system chain.
+		{"GET", "/api/v1/audit", "trial=T404", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "chain/trial/T404", ""},
+		{"GET", "/api/v1/audit/verify", "trial=T404", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "chain/trial/T404", ""},
+		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "trial/T404", "T404"},
+		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "trial/T404", "T404"},
+		{"POST", "/api/v1/users", "", newUser, statuses{who, no, no, no, no, no, no, no, no, no, made, no, no}, "", ""},
+		{"PATCH", "/api/v1/users/:username", "", stillActive, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, "", ""},
+		{"GET", "/api/v1/users", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, "", ""},
+		{"GET", "/api/v1/users/:username", "", nil, statuses{who, no, no, no, no, no, no, no, no, no, ok, no, no}, "", ""},
 		// T1 exists (defined from the command line): the data manager's
 		// create passes authorization and meets the existing trial.
-		{"POST", "/api/v1/trials", "", matrixDefinition(""), statuses{who, no, no, no, no, http.StatusConflict, no, no, no, no, no, no, no}, "trial/T1"},
-		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1"},
-		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1"},
-		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1"},
-		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1"},
+		{"POST", "/api/v1/trials", "", matrixDefinition(""), statuses{who, no, no, no, no, http.StatusConflict, no, no, no, no, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
+		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
 	}
 
 	// refusal identifies an audit entry recording a refused request.
@@ -130,7 +140,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	wantRefusals := map[refusal]int{}
 	for _, row := range rows {
-		path := strings.NewReplacer(":username", matrixTarget, ":trial", "T1", ":n", "1").Replace(row.route)
+		pathTrial := row.trial
+		if pathTrial == "" {
+			pathTrial = "T1"
+		}
+		path := strings.NewReplacer(":username", matrixTarget, ":trial", pathTrial, ":n", "1").Replace(row.route)
 		if row.query != "" {
 			path += "?" + row.query
 		}
@@ -148,7 +162,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if r.status != row.want[i] {
 				t.Errorf("%s: %d %s, want %d", name, r.status, r.body, row.want[i])
 			}
-			if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
+			if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden && r.status != http.StatusNotFound {
 				continue
 			}
 			if row.route == "/api/v1/auth/login" {
@@ -165,8 +179,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if strings.HasPrefix(row.route, "/api/v1/trials") {
 				trialID = "T1" // the trial of the path or body
 			}
-			if trialID == "system" || c.grant == nil {
-				trialID = ""
+			if trialID == "system" || c.grant == nil || r.status == http.StatusNotFound {
+				trialID = "" // a trial that does not exist has no chain
 			}
 			object := row.refused
 			if object == "" || c.grant == nil {

@@ -26,12 +26,24 @@ func anonymous(c *gin.Context) audit.Actor {
 	return audit.Actor{ID: auth.Anonymous, IP: cl.IP, UserAgent: cl.UserAgent}
 }
 
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme (RFC 6750), whose name is case-insensitive like every HTTP
+// authentication scheme's (RFC 7235 section 2.1): "Bearer", "bearer" or
+// "BEARER", then one or more spaces, then the token.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
+}
+
 // authenticate resolves the bearer token to a principal; without one the
 // request is refused with 401 and the refusal is audited.
 func (s *Server) authenticate(c *gin.Context) {
-	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearerToken(c.GetHeader("Authorization"))
+	if !ok {
 		s.deny(c, trialgate.Errorf(trialgate.EUnauthorized, "missing bearer token"))
 		return
 	}

@@ -75,6 +75,24 @@ func trialParam(c *gin.Context) string {
 	return id
 }
 
+// trialID returns the trial id of the path, or a trialgate.EInvalid error
+// naming the parameter when it is not a valid id: such a value reaches no
+// query, names no chain and is not echoed back.
+func trialID(c *gin.Context) (string, error) {
+	id := trialParam(c)
+	if id == "" {
+		return "", errInvalidTrialID("path parameter trial")
+	}
+	return id, nil
+}
+
+// errInvalidTrialID is the refusal of a malformed trial id in the named
+// parameter.
+func errInvalidTrialID(param string) error {
+	return trialgate.Errorf(trialgate.EInvalid, "%s: not a valid trial id (1-%d of A-Z a-z 0-9 . _ -, not . or ..)",
+		param, trialgate.MaxIDLen)
+}
+
 // createTrial defines a new trial: POST /api/v1/trials with the definition
 // as the body.
 func (s *Server) createTrial(c *gin.Context) error {
@@ -98,11 +116,15 @@ type changeRequest struct {
 
 // changeTrial records a new version of a definition.
 func (s *Server) changeTrial(c *gin.Context) error {
+	id, err := trialID(c)
+	if err != nil {
+		return err
+	}
 	var req changeRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := s.trials.Change(c.Request.Context(), principal(c), c.Param("trial"), req.Definition, req.Reason)
+	v, err := s.trials.Change(c.Request.Context(), principal(c), id, req.Definition, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -113,7 +135,11 @@ func (s *Server) changeTrial(c *gin.Context) error {
 // getTrial returns a trial's current version (with its definition) and
 // the list of all versions.
 func (s *Server) getTrial(c *gin.Context) error {
-	t, err := s.trials.Get(c.Request.Context(), principal(c), c.Param("trial"))
+	id, err := trialID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.trials.Get(c.Request.Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -130,18 +156,22 @@ func (s *Server) getTrial(c *gin.Context) error {
 func versionParam(c *gin.Context) (int, error) {
 	n, err := strconv.Atoi(c.Param("n"))
 	if err != nil || n < 1 {
-		return 0, trialgate.Errorf(trialgate.EInvalid, "version must be a positive integer")
+		return 0, trialgate.Errorf(trialgate.EInvalid, "path parameter n: the version must be a positive integer")
 	}
 	return n, nil
 }
 
 // getVersion returns one version with its definition.
 func (s *Server) getVersion(c *gin.Context) error {
+	id, err := trialID(c)
+	if err != nil {
+		return err
+	}
 	n, err := versionParam(c)
 	if err != nil {
 		return err
 	}
-	v, err := s.trials.Version(c.Request.Context(), principal(c), c.Param("trial"), n)
+	v, err := s.trials.Version(c.Request.Context(), principal(c), id, n)
 	if err != nil {
 		return err
 	}
@@ -158,6 +188,10 @@ type approveRequest struct {
 
 // approveVersion approves a version by electronic signature.
 func (s *Server) approveVersion(c *gin.Context) error {
+	id, err := trialID(c)
+	if err != nil {
+		return err
+	}
 	n, err := versionParam(c)
 	if err != nil {
 		return err
@@ -166,7 +200,7 @@ func (s *Server) approveVersion(c *gin.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := s.trials.Approve(c.Request.Context(), principal(c), c.Param("trial"), n, req.Password, req.Meaning)
+	v, err := s.trials.Approve(c.Request.Context(), principal(c), id, n, req.Password, req.Meaning)
 	if err != nil {
 		return err
 	}

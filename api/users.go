@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,6 +17,17 @@ import (
 // deleted: PATCH revokes grants and deactivates. Every change is made (and
 // audited) by auth; reading accounts is not trial data and is not audited
 // beyond the refusals.
+
+// usernameParam returns the username of the path, lower-cased as logins
+// are, or a trialgate.EInvalid error naming the parameter when it cannot
+// be one (it then reaches neither the database nor the trail).
+func usernameParam(c *gin.Context) (string, error) {
+	name := strings.ToLower(strings.TrimSpace(c.Param("username")))
+	if err := auth.ValidateUsername(name); err != nil {
+		return "", trialgate.Errorf(trialgate.EInvalid, "path parameter username: %s", trialgate.ErrorMessage(err))
+	}
+	return name, nil
+}
 
 // grantRecordJSON is a live grant as an administrator sees it.
 type grantRecordJSON struct {
@@ -128,18 +140,27 @@ func (s *Server) createUser(c *gin.Context) error {
 }
 
 // patchUserRequest is a change to an account. Grants, when present, is the
-// complete set of live grants the account should hold afterwards.
+// complete set of live grants the account should hold afterwards. Unlock,
+// when true, lifts a lockout before it runs out (false is refused: a lock
+// is applied only by failed passwords).
 type patchUserRequest struct {
 	Grants *[]grantJSON `json:"grants"`
 	Active *bool        `json:"active"`
+	Unlock *bool        `json:"unlock"`
 }
 
 // patchUser brings an account's live grants and status to the requested
 // ones. Each step is its own audited change in auth; they run removals
-// first (revocations, then deactivation) and additions last, so a failure
-// part way leaves the account with no more privilege than before or after.
-// Asking for the state the account already has changes nothing.
+// first (revocations, then deactivation) and additions last (grants,
+// activation, unlock), so a failure part way leaves the account with no
+// more privilege than before or after. Asking for the state the account
+// already has changes nothing: unlocking an account that is not locked
+// included.
 func (s *Server) patchUser(c *gin.Context) error {
+	username, err := usernameParam(c)
+	if err != nil {
+		return err
+	}
 	p, err := s.asAdmin(c)
 	if err != nil {
 		return err
@@ -148,8 +169,11 @@ func (s *Server) patchUser(c *gin.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Grants == nil && req.Active == nil {
-		return trialgate.Errorf(trialgate.EInvalid, "nothing to change: set grants, active or both")
+	switch {
+	case req.Grants == nil && req.Active == nil && req.Unlock == nil:
+		return trialgate.Errorf(trialgate.EInvalid, "nothing to change: set grants, active or unlock")
+	case req.Unlock != nil && !*req.Unlock:
+		return trialgate.Errorf(trialgate.EInvalid, "unlock: only true is meaningful (accounts lock themselves after failed passwords)")
 	}
 	var want []auth.Grant
 	if req.Grants != nil {
@@ -158,7 +182,6 @@ func (s *Server) patchUser(c *gin.Context) error {
 		}
 	}
 	ctx := c.Request.Context()
-	username := c.Param("username")
 	cur, err := s.auth.GetUser(ctx, username)
 	if err != nil {
 		return err
@@ -203,6 +226,13 @@ func (s *Server) patchUser(c *gin.Context) error {
 			return s.refused(c, p, err)
 		}
 	}
+	if req.Unlock != nil && !cur.LockedUntil.IsZero() {
+		// A lock that ran out since it was read leaves nothing to lift
+		// (conflict): the account is unlocked, as asked.
+		if err := s.auth.Unlock(ctx, by, cur.Username); err != nil && trialgate.ErrorCode(err) != trialgate.EConflict {
+			return s.refused(c, p, err)
+		}
+	}
 	a, err := s.auth.GetUser(ctx, cur.Username)
 	if err != nil {
 		return err
@@ -230,10 +260,14 @@ func (s *Server) listUsers(c *gin.Context) error {
 
 // getUser returns one account with its live grants.
 func (s *Server) getUser(c *gin.Context) error {
+	username, err := usernameParam(c)
+	if err != nil {
+		return err
+	}
 	if _, err := s.asAdmin(c); err != nil {
 		return err
 	}
-	a, err := s.auth.GetUser(c.Request.Context(), c.Param("username"))
+	a, err := s.auth.GetUser(c.Request.Context(), username)
 	if err != nil {
 		return err
 	}

@@ -20,9 +20,19 @@
 // system:<component> holding the grants its command needs, authorized like
 // anyone else.
 //
+// A trial that does not exist is not found, never forbidden: Require,
+// Deny and Exists answer trialgate.ENotFound "no trial <id>" for it,
+// whatever the caller's grants (a grant may name a trial before it is
+// defined), and record the refusal on the system chain, since no refusal
+// starts a trial's chain (db.Record). A trial exists once its chain has
+// started, which the change that defines it does; defining one is the only
+// action that needs its trial absent (RequireNew). So a caller learns
+// whether a trial id is in use, and nothing else: what a trial holds is
+// behind its grants.
+//
 // Accounts are system data: only an admin (Has(Admin, "", "")) or a system
 // component such as the CLI may call CreateUser, AddGrant, RevokeGrant,
-// Deactivate and Activate, which the HTTP layer checks. Those functions take
+// Deactivate, Activate and Unlock, which the HTTP layer checks. Those functions take
 // the acting identity explicitly (by) and refuse only one thing themselves:
 // a person changing their own account's grants or status, so an
 // administrator cannot raise their own privileges.
@@ -44,11 +54,17 @@
 // signing, lock the account for Config.LockoutDuration. While locked, even
 // the right password is refused and attempts do not extend the lock. After
 // the lock runs out the account starts a fresh count; the right password
-// resets the count. Login gives one public answer, trialgate.EUnauthorized
-// "invalid username or password", whether the username is unknown, the
-// password wrong, or the account inactive or locked, and verifies a
-// password hash in every case so the timing does not tell them apart; the
-// audit entry records the real reason.
+// resets the count; an administrator lifts a lock early with Unlock.
+//
+// Login gives one public answer, trialgate.EUnauthorized "invalid username
+// or password", whether the username is unknown, the password wrong (on a
+// locked account too), or the account inactive, and verifies a password
+// hash in every case so the timing does not tell them apart; the audit
+// entry records the real reason. The one exception is the right password
+// of a locked account: only its owner (or whoever has their password)
+// gets there, and they need to know why they cannot sign in, so Login
+// answers trialgate.ELocked with a *LockedError saying until when and how
+// an administrator unlocks it.
 //
 // # Audit entries written here (system chain)
 //
@@ -63,6 +79,8 @@
 //	auth.token_expired   the first request on an expired session
 //	auth.session_revoked sessions ended by deactivating their account
 //	auth.failures_reset  a correct signing password cleared earlier failures
+//	user.unlocked        an administrator's Unlock (reason "unlocked by an
+//	                     administrator", before.locked_until)
 //	esign.failed         a refused signature (meaning and record hash)
 //	user.created, user.grant_added, user.grant_revoked,
 //	user.deactivated, user.activated

@@ -161,8 +161,9 @@ func TestFailedSigningCountsTowardLockout(t *testing.T) {
 		if len(locks) != 1 || locks[0].Actor.ID != p.User.ID {
 			t.Fatalf("locked_out entries %+v", locks)
 		}
+		// Locked at signing, locked at login: the right password says so.
 		_, err = e.svc.Login(ctx, "erin", password, auth.Client{})
-		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.ELocked, "account locked until")
 		_, err = e.svc.Sign(ctx, p, password, auth.MeaningReview, rec)
 		wantErr(t, err, trialgate.EUnauthorized, "the account is locked")
 		denied := e.system(t, audit.ActionSignFailed)

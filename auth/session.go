@@ -174,9 +174,39 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	return h, err
 }
 
-// loginRefused is the one public answer to every failed login.
+// loginRefused is the one public answer to every failed login but the
+// right password of a locked account.
 func loginRefused() error {
 	return trialgate.Errorf(trialgate.EUnauthorized, "invalid username or password")
+}
+
+// LockedError is why the right password of a locked account was refused.
+// Login returns it as the cause of a trialgate.ELocked error whose message
+// says until when and how an administrator lifts the lock.
+type LockedError struct {
+	Username string
+	Until    time.Time // when the lock runs out
+	Failures int       // the consecutive wrong passwords that locked it
+}
+
+// Error describes the lock.
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("auth: account %s locked until %s", e.Username, e.Until.UTC().Format(time.RFC3339))
+}
+
+// ErrorDetails returns the fields an error response carries beside its
+// code and message: locked_until (RFC 3339, UTC) and failed_attempts.
+func (e *LockedError) ErrorDetails() map[string]any {
+	return map[string]any{"locked_until": e.Until.UTC().Format(time.RFC3339), "failed_attempts": e.Failures}
+}
+
+// accountLocked is the answer to the right password of a locked account.
+func accountLocked(cr credentials) error {
+	le := &LockedError{Username: cr.Username, Until: cr.LockedUntil, Failures: cr.failures}
+	return &trialgate.Error{Code: trialgate.ELocked, Err: le, Message: fmt.Sprintf(
+		"account locked until %s after %d failed password attempts; an administrator can unlock it with "+
+			"`gateway user unlock --username %s` or PATCH /api/v1/users/%s {\"unlock\": true}",
+		le.Until.UTC().Format(time.RFC3339), le.Failures, le.Username, le.Username)}
 }
 
 // errStale means the account or session changed between the read that
@@ -196,8 +226,11 @@ func attemptedUsername(name string) map[string]any {
 // Login checks a username and password and starts a session. Every attempt
 // is recorded on the system chain (auth.login, with the client's address),
 // and consecutive wrong passwords lock the account (see the package
-// documentation). Any refusal returns trialgate.EUnauthorized "invalid username
-// or password", whatever the reason; the audit entry records the reason.
+// documentation). A refusal returns trialgate.EUnauthorized "invalid
+// username or password", whatever the reason (the audit entry records it),
+// with one exception: the right password of a locked account gets a
+// trialgate.ELocked error caused by a *LockedError, saying until when the
+// account is locked and how an administrator unlocks it.
 func (s *Service) Login(ctx context.Context, username, password string, c Client) (Session, error) {
 	name := normalizeUsername(username)
 	var cr credentials
@@ -243,8 +276,17 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		return Session{}, refuse(audit.Failed, "unknown username")
 	case !cr.Active:
 		return Session{}, refuse(audit.Denied, "account inactive")
+	case cr.lockedAt(now) && !ok:
+		// Not counted, so a lock is never extended by more guesses; and
+		// answered as any wrong password, so guessing learns nothing.
+		return Session{}, refuse(audit.Denied, "account locked; wrong password")
 	case cr.lockedAt(now):
-		return Session{}, refuse(audit.Denied, "account locked")
+		// Only someone who knows the password learns of the lock, and
+		// its owner needs to know why they cannot sign in.
+		if err := record(audit.Denied, "account locked"); err != nil {
+			return Session{}, err
+		}
+		return Session{}, accountLocked(cr)
 	case !ok:
 		ev.Outcome, ev.Reason = audit.Failed, "wrong password"
 		if _, err := s.countFailure(ctx, anon, cr.ID, ev, now); err != nil {

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -130,9 +131,24 @@ func TestLockout(t *testing.T) {
 			wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
 			e.clock.Advance(time.Second)
 		}
-		// The sixth attempt, with the right password, is refused.
+		// The sixth attempt, with the right password, is refused as locked,
+		// saying until when and how to unlock.
+		until := start.Add(4*time.Second + 15*time.Minute)
 		_, err := e.svc.Login(ctx, "alice", password, c)
-		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.ELocked, "")
+		wantMsg := "account locked until " + until.Format(time.RFC3339) + " after 5 failed password attempts; " +
+			"an administrator can unlock it with `gateway user unlock --username alice` or " +
+			`PATCH /api/v1/users/alice {"unlock": true}`
+		if msg := trialgate.ErrorMessage(err); msg != wantMsg {
+			t.Errorf("locked message\n%s\nwant\n%s", msg, wantMsg)
+		}
+		var le *auth.LockedError
+		if !errors.As(err, &le) || !le.Until.Equal(until) || le.Failures != 5 || le.Username != "alice" {
+			t.Fatalf("cause %+v, want a LockedError until %v", le, until)
+		}
+		if d := le.ErrorDetails(); d["locked_until"] != until.Format(time.RFC3339) || d["failed_attempts"] != 5 {
+			t.Errorf("details %v", d)
+		}
 
 		logins := e.system(t, audit.ActionLogin)
 		if len(logins) != 6 {
@@ -151,7 +167,6 @@ func TestLockout(t *testing.T) {
 		if logins[5].Reason != "account locked" {
 			t.Errorf("sixth attempt reason %q", logins[5].Reason)
 		}
-		until := start.Add(4*time.Second + 15*time.Minute)
 		locks := e.system(t, audit.ActionLockedOut)
 		if len(locks) != 1 || locks[0].Object.String() != "user/"+alice.ID ||
 			fields(t, locks[0].After)["locked_until"] != until.Format(audit.TimeFormat) {
@@ -166,10 +181,22 @@ func TestLockout(t *testing.T) {
 			t.Fatalf("GetUser: locked until %v (%v), want %v", a.LockedUntil, err, until)
 		}
 
+		// A wrong password on the locked account is answered as any wrong
+		// password, and neither counts nor extends the lock.
+		_, err = e.svc.Login(ctx, "alice", "still guessing", c)
+		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
+		if errors.As(err, &le) {
+			t.Error("a wrong password learned of the lock")
+		}
+		logins = e.system(t, audit.ActionLogin)
+		if r := logins[len(logins)-1]; r.Outcome != audit.Denied || r.Reason != "account locked; wrong password" {
+			t.Errorf("wrong password on a locked account: %+v", r.Entry)
+		}
+
 		// Still locked a second before the end; attempts do not extend it.
 		e.clock.Advance(until.Sub(e.clock.Now()) - time.Second)
 		_, err = e.svc.Login(ctx, "alice", password, c)
-		wantErr(t, err, trialgate.EUnauthorized, "invalid username or password")
+		wantErr(t, err, trialgate.ELocked, "account locked until "+until.Format(time.RFC3339))
 		e.clock.Advance(time.Second)
 		if _, err := e.svc.Login(ctx, "alice", password, c); err != nil {
 			t.Fatalf("login after the lockout period: %v", err)

@@ -41,6 +41,9 @@ const (
 	userByName  = selectUsers + ` WHERE username = $1`
 	usersByName = selectUsers + ` ORDER BY username`
 	setActive   = `UPDATE users SET active = $2 WHERE id = $1 AND active = $3`
+	// unlockUser lifts a lock in force at $2 and clears the failure count.
+	unlockUser      = `UPDATE users SET failed_logins = 0, locked_until_us = 0 WHERE id = $1 AND locked_until_us > $2`
+	selectLockState = `SELECT failed_logins, locked_until_us FROM users WHERE id = $1`
 
 	insertGrant = `INSERT INTO grants (id, user_id, role, trial, site, granted_us, granted_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -76,6 +79,11 @@ func scanUser(sc interface{ Scan(...any) error }, u *User, now time.Time) error 
 
 // userNamed returns the account username, or a trialgate.ENotFound error.
 func (s *Service) userNamed(ctx context.Context, q querier, username string) (User, error) {
+	if ValidateUsername(username) != nil {
+		// No account has such a name, and the database need not see it (a
+		// NUL byte, say, which PostgreSQL refuses in text).
+		return User{}, trialgate.Errorf(trialgate.ENotFound, "no user %q", username)
+	}
 	var u User
 	err := scanUser(q.QueryRow(ctx, userByName, username), &u, s.now())
 	if errors.Is(err, sql.ErrNoRows) {
@@ -372,6 +380,46 @@ func (s *Service) endSessionsOf(ctx context.Context, tx *db.Tx, u User) error {
 			Reason: fmt.Sprintf("account %s deactivated", u.Username)}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Unlock lifts the lockout of the account username before it runs out and
+// clears its count of failed password attempts, recorded (on the system
+// chain, with the lock's end and the count before) as the reset of that
+// count, reason "unlocked by an administrator". It returns
+// trialgate.ENotFound for an unknown user, trialgate.EConflict if the account
+// is not locked, and trialgate.EForbidden if by is that user. Only an admin
+// (or a system component) may call it; checking that is the caller's job.
+func (s *Service) Unlock(ctx context.Context, by audit.Actor, username string) error {
+	err := s.db.Write(ctx, by, db.System, func(tx *db.Tx) error {
+		u, err := s.userNamed(ctx, tx, normalizeUsername(username))
+		if err != nil {
+			return err
+		}
+		if err := notSelf(by, u); err != nil {
+			return err
+		}
+		var failures int
+		var until int64
+		if err := tx.QueryRow(ctx, selectLockState, u.ID).Scan(&failures, &until); err != nil {
+			return fmt.Errorf("read lock: %w", err)
+		}
+		now := s.now()
+		n, err := tx.Exec(ctx, unlockUser, u.ID, micros(now))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return trialgate.Errorf(trialgate.EConflict, "user %q is not locked", u.Username)
+		}
+		return tx.Audit(audit.Event{Action: audit.ActionUserUnlocked, Object: userObject(u.ID),
+			Reason: "unlocked by an administrator",
+			Before: map[string]any{"failed_attempts": failures, "locked_until": stamp(fromMicros(until))},
+			After:  map[string]any{"failed_attempts": 0, "locked_until": nil}})
+	})
+	if err != nil {
+		return fmt.Errorf("auth: unlock: %w", err)
 	}
 	return nil
 }

@@ -10,7 +10,10 @@
 // the Guards registered when the DB was opened vet the change inside the
 // same transaction before it commits, and Write itself records a guard's
 // refusal as a denied attempt. Record writes entries that accompany no
-// change (reads, refusals) and runs no guards.
+// change (reads, refusals) and runs no guards. A refusal never starts a
+// trial's chain: refusals in the scope of a trial that does not exist are
+// recorded on the system chain and answered trialgate.ENotFound (see
+// Record).
 //
 // The guarantee that no regulated change escapes the audit trail is
 // structural:

@@ -57,6 +57,36 @@ func Migrations(fsys fs.FS) ([]Migration, error) {
 	return ms, nil
 }
 
+// How each backend's catalogue says whether schema_migrations exists; a
+// TrialGate database has it from its first migration on.
+const (
+	sqliteHasMigrations   = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`
+	postgresHasMigrations = `SELECT to_regclass('schema_migrations') IS NOT NULL`
+	selectAnyMigration    = `SELECT EXISTS (SELECT 1 FROM schema_migrations)`
+)
+
+// Initialized reports whether the database holds a TrialGate schema: a
+// migration was applied to it. Unlike Version and Migrate it creates
+// nothing, so commands that only read can refuse an empty database rather
+// than make it a store.
+func (d *DB) Initialized(ctx context.Context) (bool, error) {
+	has := sqliteHasMigrations
+	if d.dialect.Name() == "postgres" {
+		has = postgresHasMigrations
+	}
+	ok := false
+	err := d.Read(ctx, func(r *Reader) error {
+		if err := r.QueryRow(ctx, has).Scan(&ok); err != nil || !ok {
+			return err
+		}
+		return r.QueryRow(ctx, selectAnyMigration).Scan(&ok)
+	})
+	if err != nil {
+		return false, fmt.Errorf("db: look for a schema: %w", err)
+	}
+	return ok, nil
+}
+
 // Version returns the applied schema version and the newest this binary knows.
 func (d *DB) Version(ctx context.Context) (applied, known int, err error) {
 	ms, err := Migrations(d.dialect.Migrations())

@@ -117,7 +117,8 @@ func (t *Tx) Audit(ev audit.Event) error {
 // audit entries, on the scope's chain. If fn fails, or changed data without
 // recording an event, nothing is written. If a guard refuses, nothing is
 // written either, and the attempt is recorded as denied: the first event fn
-// recorded names what was attempted.
+// recorded names what was attempted (on the system chain when the scope's
+// trial chain was never started, as Record does).
 func (d *DB) Write(ctx context.Context, actor audit.Actor, scope Scope, fn func(*Tx) error) error {
 	if actor.ID == "" {
 		return errors.New("db: write without an actor")
@@ -129,7 +130,9 @@ func (d *DB) Write(ctx context.Context, actor audit.Actor, scope Scope, fn func(
 	if attempt != nil {
 		// Recorded after the refused transaction has ended: on SQLite it
 		// held the one writer.
-		if rerr := d.Record(ctx, actor, scope, *attempt); rerr != nil {
+		// A refusal in a trial that does not exist is recorded on the
+		// system chain (ErrNoTrial); the guard's refusal is the answer.
+		if rerr := d.Record(ctx, actor, scope, *attempt); rerr != nil && !errors.Is(rerr, ErrNoTrial) {
 			// Fail closed: a refusal without its entry is an error.
 			return fmt.Errorf("db: record the refused change: %w", rerr)
 		}
@@ -192,17 +195,120 @@ func (d *DB) writeTx(ctx context.Context, actor audit.Actor, scope Scope, guards
 	return nil, nil
 }
 
+// ErrNoTrial means a scope names a trial whose audit chain was never
+// started: no such trial exists. Record returns it, as a trialgate.ENotFound
+// error "no trial <id>", after recording its events on the system chain.
+var ErrNoTrial = errors.New("db: no such trial")
+
+// NoTrial returns the error Record returns for a trial that does not
+// exist: trialgate.ENotFound "no trial <id>", wrapping ErrNoTrial. Callers
+// that find out otherwise (ChainStarted) answer with it too.
+func NoTrial(trial string) error {
+	return &trialgate.Error{Code: trialgate.ENotFound, Message: "no trial " + trial, Err: ErrNoTrial}
+}
+
 // Record writes audit events that accompany no change, in scope: a denied
 // or failed attempt, or a read of regulated data. They commit in their own
 // transaction, so a refusal that rolls back the request still leaves its
 // trace. Guards do not run: a lock stops changes, never their record.
+//
+// A refusal never starts a trial's chain. A trial's chain begins with the
+// change that creates the trial (trial.created, in the transaction that
+// writes the trial), so a scope whose trial chain has no entry, chained or
+// queued, names a trial that does not exist. When every event is denied or
+// failed and the scope's trial chain was never started, Record writes the
+// events on the system chain instead, stamped with no trial or site, each
+// with "no trial <id>" in its reason (its object still names what was
+// asked for), and returns a trialgate.ENotFound error wrapping ErrNoTrial:
+// the caller answers 404, whoever asked. Probes for made-up trials (a
+// mistyped id, an injection attempt) thus leave their trace among the
+// system's events and cannot create chains, whichever code path refuses
+// them, Write's own record of a guard's refusal included.
+//
+// Records of successful reads go where they are asked to: a caller lets a
+// read through only for a trial that exists (ChainStarted; auth.Require
+// checks it).
 func (d *DB) Record(ctx context.Context, actor audit.Actor, scope Scope, events ...audit.Event) error {
-	return d.Write(ctx, actor, scope, func(tx *Tx) error {
+	refusals := len(events) > 0
+	for _, ev := range events {
+		if ev.Outcome != audit.Denied && ev.Outcome != audit.Failed {
+			refusals = false
+		}
+	}
+	moved := false
+	err := d.Write(ctx, actor, scope, func(tx *Tx) error {
+		moved = false
+		if refusals && !scope.IsSystem() {
+			var started bool
+			if err := tx.QueryRow(ctx, d.chainStartedQuery(), scope.Chain()).Scan(&started); err != nil {
+				return fmt.Errorf("db: look up chain %s: %w", scope.Chain(), err)
+			}
+			if !started {
+				moved, tx.scope = true, System
+			}
+		}
 		for _, ev := range events {
+			if moved {
+				ev = movedEvent(ev, scope.Trial)
+			}
 			if err := tx.Audit(ev); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && moved {
+		return NoTrial(scope.Trial)
+	}
+	return err
+}
+
+// movedEvent is a refusal as recorded on the system chain for a trial that
+// does not exist: its reason names the trial.
+func movedEvent(ev audit.Event, trial string) audit.Event {
+	switch why := "no trial " + trial; ev.Reason {
+	case "", why:
+		ev.Reason = why
+	default:
+		ev.Reason += " (" + why + ")"
+	}
+	return ev
+}
+
+const (
+	selectHeadExists   = `SELECT EXISTS (SELECT 1 FROM audit_head WHERE chain = $1)`
+	selectChainStarted = `SELECT EXISTS (SELECT 1 FROM audit_head WHERE chain = $1)
+		OR EXISTS (SELECT 1 FROM audit_queue WHERE chain = $1)`
+)
+
+// chainStartedQuery is the statement that says whether a chain has any
+// entry, chained or (when sequenced) still queued: one statement, so one
+// snapshot, which the sequencer moving an entry from the queue to the log
+// cannot fall between.
+func (d *DB) chainStartedQuery() string {
+	if d.dialect.Sequenced() {
+		return selectChainStarted
+	}
+	return selectHeadExists
+}
+
+// ChainStarted reports whether anything was ever committed on the chain of
+// scope: for a trial, whether the trial exists (see Record). The system
+// chain always counts as started. Callers that let a request through on
+// its grants ask it first, so that a grant naming a trial not (yet)
+// created gives "no trial" rather than an empty answer (auth.Require).
+func (d *DB) ChainStarted(ctx context.Context, scope Scope) (bool, error) {
+	if scope.IsSystem() {
+		return true, nil
+	}
+	if err := scope.Validate(); err != nil {
+		return false, err
+	}
+	// One statement sees one snapshot: no transaction needed (and none
+	// costs two more round trips on every request that asks).
+	var ok bool
+	if err := d.read.QueryRowContext(ctx, d.chainStartedQuery(), scope.Chain()).Scan(&ok); err != nil {
+		return false, d.classify(fmt.Errorf("db: look up chain %s: %w", scope.Chain(), err))
+	}
+	return ok, nil
 }

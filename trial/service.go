@@ -57,8 +57,9 @@ func scopeOf(id string) db.Scope {
 	return db.TrialScope(id)
 }
 
-// asDataManager checks that p is a data manager of trial id, recording a
-// refusal (msg) otherwise.
+// asDataManager checks that p is a data manager of trial id, which exists,
+// recording a refusal (msg) otherwise (auth.Require: "no trial" for a
+// trial that does not exist).
 func (s *Service) asDataManager(ctx context.Context, p *auth.Principal, id, msg string) error {
 	sc := scopeOf(id)
 	if sc.IsSystem() {
@@ -152,7 +153,10 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, raw []byte) (Ve
 		ID string `json:"id"`
 	}
 	json.Unmarshal(raw, &head) // a malformed id is refused below
-	if err := s.asDataManager(ctx, p, head.ID, "only a data manager of the trial may define it"); err != nil {
+	const msg = "only a data manager of the trial may define it"
+	if sc := scopeOf(head.ID); sc.IsSystem() {
+		return Version{}, auth.Deny(ctx, s.db, p, sc, trialObject(head.ID), msg)
+	} else if _, err := auth.RequireNew(ctx, s.db, p, sc, trialObject(head.ID), msg, auth.DataManager); err != nil {
 		return Version{}, err
 	}
 	def, err := ParseDefinition(raw)
@@ -235,7 +239,7 @@ func (s *Service) Change(ctx context.Context, p *auth.Principal, id string, raw 
 		var cur int
 		switch err := tx.QueryRow(ctx, selectCurrent, id).Scan(&cur); {
 		case errors.Is(err, sql.ErrNoRows):
-			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", id)
+			return db.NoTrial(id)
 		case err != nil:
 			return fmt.Errorf("trial: look up trial: %w", err)
 		}
@@ -288,12 +292,13 @@ func scanVersion(sc interface{ Scan(...any) error }) (Version, error) {
 }
 
 // asMember checks that p takes part in trial id (auth.Principal.Member),
-// recording a refusal otherwise.
+// which exists, recording a refusal otherwise: "no trial" for a trial that
+// does not exist, whoever asks (auth.Deny, auth.Exists).
 func (s *Service) asMember(ctx context.Context, p *auth.Principal, id string) error {
 	if _, ok := p.Member(id); !ok || !ValidID(id) {
 		return auth.Deny(ctx, s.db, p, scopeOf(id), trialObject(id), "no role in this trial")
 	}
-	return nil
+	return auth.Exists(ctx, s.db, p, db.TrialScope(id), trialObject(id))
 }
 
 // Get returns a trial with its current version and every version, for a
@@ -312,7 +317,7 @@ func (s *Service) get(ctx context.Context, id string) (Trial, error) {
 	err := s.db.Read(ctx, func(r *db.Reader) error {
 		switch err := r.QueryRow(ctx, selectTrial, id).Scan(&t.Name, &cur); {
 		case errors.Is(err, sql.ErrNoRows):
-			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", id)
+			return db.NoTrial(id)
 		case err != nil:
 			return fmt.Errorf("trial: read trial: %w", err)
 		}

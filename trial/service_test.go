@@ -116,8 +116,10 @@ func lifecycle(t *testing.T, b backend) {
 	if _, err := svc.Change(ctx, alice, "T1", []byte(definition), "no-op"); trialgate.ErrorCode(err) != trialgate.EConflict {
 		t.Errorf("identical change: %v", err)
 	}
-	if _, err := svc.Change(ctx, alice, "T2", canonical(t, changed), "wrong trial"); trialgate.ErrorCode(err) != trialgate.EForbidden {
-		t.Errorf("change of a trial alice does not manage: %v", err)
+	// T2 does not exist: not found, not forbidden.
+	if _, err := svc.Change(ctx, alice, "T2", canonical(t, changed), "wrong trial"); trialgate.ErrorCode(err) != trialgate.ENotFound ||
+		trialgate.ErrorMessage(err) != "no trial T2" {
+		t.Errorf("change of a trial that does not exist: %v", err)
 	}
 	v2, err := svc.Change(ctx, alice, "T1", canonical(t, changed), "protocol amendment 1")
 	if err != nil {
@@ -315,5 +317,82 @@ func TestAuthorization(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the refusal of an invalid id was recorded %d times, want once", n)
+	}
+}
+
+func TestUnknownTrialSQLite(t *testing.T)   { unknownTrial(t, openSQLite(t)) }
+func TestUnknownTrialPostgres(t *testing.T) { unknownTrial(t, openPostgres(t)) }
+
+// A trial that does not exist is not found, for callers with a grant
+// naming it and without one alike; each refusal is recorded once, on the
+// system chain, and no chain is started for it. Defining it is refused as
+// forbidden to anyone but its data manager, and starts its chain.
+func unknownTrial(t *testing.T, b backend) {
+	ctx := context.Background()
+	a := auth.New(b.db, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	svc := trial.NewService(b.db, a, nil)
+	as := func(role auth.Role, trialID string) *auth.Principal {
+		return &auth.Principal{User: auth.User{ID: "u_" + string(role) + trialID, Username: string(role)},
+			Grants: []auth.Grant{{Role: role, Trial: trialID}}}
+	}
+	def := strings.Replace(definition, `"id":"T1"`, `"id":"T9"`, 1)
+	ops := []struct {
+		name string
+		do   func(p *auth.Principal) error
+	}{
+		{"get", func(p *auth.Principal) error { _, err := svc.Get(ctx, p, "T9"); return err }},
+		{"version", func(p *auth.Principal) error { _, err := svc.Version(ctx, p, "T9", 1); return err }},
+		{"change", func(p *auth.Principal) error { _, err := svc.Change(ctx, p, "T9", []byte(def), "because"); return err }},
+		{"approve", func(p *auth.Principal) error {
+			_, err := svc.Approve(ctx, p, "T9", 1, password, auth.MeaningApproval)
+			return err
+		}},
+	}
+	callers := map[string]*auth.Principal{
+		"data manager of T9": as(auth.DataManager, "T9"),
+		"inspector of all":   as(auth.Inspector, auth.AllTrials),
+		"data manager of T1": as(auth.DataManager, "T1"),
+		"administrator":      as(auth.Admin, ""),
+	}
+	for name, p := range callers {
+		for _, op := range ops {
+			before := len(actions(t, b.db)[audit.ActionAccessDenied])
+			err := op.do(p)
+			if trialgate.ErrorCode(err) != trialgate.ENotFound || trialgate.ErrorMessage(err) != "no trial T9" {
+				t.Errorf("%s %s: %v, want not_found \"no trial T9\"", name, op.name, err)
+			}
+			denied := actions(t, b.db)[audit.ActionAccessDenied][before:]
+			if len(denied) != 1 || denied[0].Trial != "" || denied[0].Object.String() != "trial/T9" ||
+				denied[0].Actor.ID != p.User.ID || !strings.Contains(denied[0].Reason, "no trial T9") {
+				t.Errorf("%s %s: refusals %+v, want one on the system chain naming trial/T9", name, op.name, denied)
+			}
+		}
+	}
+	chains, err := b.db.Chains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chains) != 1 || chains[0] != audit.SystemChain {
+		t.Fatalf("chains %v: a refusal started a trial chain", chains)
+	}
+	// Defining the trial: forbidden (not "not found") without the grant.
+	if _, err := svc.Create(ctx, as(auth.DataManager, "T1"), []byte(def)); trialgate.ErrorCode(err) != trialgate.EForbidden {
+		t.Errorf("create by a data manager of another trial: %v", err)
+	}
+	if _, err := svc.Create(ctx, as(auth.DataManager, "T9"), []byte(def)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := svc.Get(ctx, as(auth.Inspector, auth.AllTrials), "T9"); err != nil {
+		t.Errorf("get after create: %v", err)
+	}
+	// Now it exists, refusals are forbidden and go to its chain.
+	if _, err := svc.Get(ctx, as(auth.DataManager, "T1"), "T9"); trialgate.ErrorCode(err) != trialgate.EForbidden {
+		t.Errorf("get by a stranger after create: %v", err)
+	}
+	if err := b.db.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if chains, _ := b.db.Chains(ctx); len(chains) != 2 || chains[1] != "trial/T9" {
+		t.Errorf("chains %v", chains)
 	}
 }

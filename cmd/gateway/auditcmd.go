@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -16,19 +15,21 @@ import (
 )
 
 const auditUsage = `usage: gateway audit verify [--trial T] [--export FILE.jsonl] [storage flags]
-       gateway audit export --trial T|--system --format csv|jsonl|json --out FILE [filters] [storage flags]`
+       gateway audit export --trial T|system --format csv|jsonl|json --out FILE [filters] [storage flags]
+(both read an existing store, and refuse a place that holds none)`
+
+// auditSubcommands are the subcommands of gateway audit.
+var auditSubcommands = []string{"verify", "export"}
 
 func auditCmd(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 {
-		return exitError{code: 2, msg: auditUsage}
+	sub, args, err := env.group(auditUsage, auditSubcommands, args)
+	if err != nil {
+		return err
 	}
-	switch args[0] {
-	case "verify":
-		return auditVerifyCmd(ctx, env, args[1:])
-	case "export":
-		return auditExportCmd(ctx, env, args[1:])
+	if sub == "verify" {
+		return auditVerifyCmd(ctx, env, args)
 	}
-	return exitError{code: 2, msg: auditUsage}
+	return auditExportCmd(ctx, env, args)
 }
 
 // auditor is the command line reading the trail: the audit commands act as
@@ -37,17 +38,21 @@ func auditor() *auth.Principal {
 	return operator(auth.Grant{Role: auth.Inspector, Trial: auth.AllTrials})
 }
 
-// openChained opens the database for a CLI command, starts the sequencer and
-// waits until everything committed so far is chained, so that the command
-// sees the whole trail.
-func openChained(ctx context.Context, env *environment, b *backendFlags) (*db.DB, error) {
+// openChained opens the database for a CLI command (use says whether a
+// missing store may be created, which it then says on stderr), starts the
+// sequencer and waits until everything committed so far is chained, so
+// that the command sees the whole trail.
+func openChained(ctx context.Context, env *environment, b *backendFlags, use storeUse) (*db.DB, error) {
 	log, err := newLogger(env, "warn")
 	if err != nil {
 		return nil, err
 	}
-	d, err := b.openDB(ctx, log)
+	d, created, err := b.openDB(ctx, log, use)
 	if err != nil {
 		return nil, err
+	}
+	if created {
+		env.created(b)
 	}
 	d.Start(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -59,10 +64,24 @@ func openChained(ctx context.Context, env *environment, b *backendFlags) (*db.DB
 	return d, nil
 }
 
+// trailOf refuses the trail of a trial that does not exist (its refusal
+// recorded on the system chain), as the HTTP API does: verifying or
+// exporting it would find nothing, and recording that would start its
+// chain.
+func trailOf(ctx context.Context, d *db.DB, trialID string) error {
+	if trialID == "" || trialID == audit.SystemChain {
+		return nil
+	}
+	return auth.Exists(ctx, d, auditor(), db.TrialScope(trialID), audit.Object{Type: "chain", ID: audit.ChainOf(trialID)})
+}
+
 func auditVerifyCmd(ctx context.Context, env *environment, args []string) error {
 	var b backendFlags
 	var trialID, export string
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs := env.flags("audit verify", `usage: gateway audit verify [--trial T] [--export FILE.jsonl] [storage flags]
+Recomputes every hash of the audit trail (or of one trial's chain, or of a
+JSON Lines export, offline) and compares each chain with its head. Exit 0
+only if everything verifies.`)
 	b.register(fs)
 	fs.StringVar(&trialID, "trial", "", "verify only this trial's chain (\"system\" for the system chain)")
 	fs.StringVar(&export, "export", "", "verify a JSON Lines export file offline, without a database")
@@ -87,11 +106,17 @@ func auditVerifyCmd(ctx context.Context, env *environment, args []string) error 
 			return err
 		}
 	} else {
-		d, err := openChained(ctx, env, &b)
+		if err := (&trail.Request{Trial: trialID, Format: audit.JSONL}).Validate(); err != nil {
+			return cliError(err)
+		}
+		d, err := openChained(ctx, env, &b, existingStore)
 		if err != nil {
 			return err
 		}
 		defer d.Close()
+		if err := trailOf(ctx, d, trialID); err != nil {
+			return cliError(err)
+		}
 		if rep, err = trail.New(d).Verify(ctx, auditor(), trialID); err != nil {
 			return cliError(err)
 		}
@@ -107,10 +132,14 @@ func auditVerifyCmd(ctx context.Context, env *environment, args []string) error 
 }
 
 // cliError turns a refusal of the caller's input into a usage error (exit
-// 2, with its public message); other errors pass on.
+// 2, with its public message), and a trial that does not exist into exit 1
+// with its message; other errors pass on.
 func cliError(err error) error {
-	if trialgate.ErrorCode(err) == trialgate.EInvalid {
+	switch trialgate.ErrorCode(err) {
+	case trialgate.EInvalid:
 		return exitError{code: 2, msg: trialgate.ErrorMessage(err)}
+	case trialgate.ENotFound:
+		return exitError{code: 1, msg: trialgate.ErrorMessage(err)}
 	}
 	return err
 }
@@ -118,7 +147,8 @@ func cliError(err error) error {
 func auditExportCmd(ctx context.Context, env *environment, args []string) error {
 	var b backendFlags
 	var trialID, format, out, from, to, actor, action, object, outcome string
-	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs := env.flags("audit export", `usage: gateway audit export --trial T|system --format csv|jsonl|json --out FILE [filters] [storage flags]
+Writes one chain's entries (the export itself recorded first) to a new file.`)
 	b.register(fs)
 	fs.StringVar(&trialID, "trial", "", "the trial whose chain to export (\"system\" for the system chain; required)")
 	fs.StringVar(&format, "format", "jsonl", "csv, jsonl or json")
@@ -147,11 +177,14 @@ func auditExportCmd(ctx context.Context, env *environment, args []string) error 
 	if err := req.Validate(); err != nil {
 		return cliError(err)
 	}
-	d, err := openChained(ctx, env, &b)
+	d, err := openChained(ctx, env, &b, existingStore)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if err := trailOf(ctx, d, trialID); err != nil {
+		return cliError(err)
+	}
 	file, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -13,7 +15,7 @@ import (
 	"github.com/trialgate/trialgate/db/postgres"
 	"github.com/trialgate/trialgate/db/sqlite"
 	"github.com/trialgate/trialgate/storage"
-	"github.com/trialgate/trialgate/storage/fs"
+	fsstore "github.com/trialgate/trialgate/storage/fs"
 	"github.com/trialgate/trialgate/storage/s3"
 )
 
@@ -45,31 +47,105 @@ func (b *backendFlags) validate() error {
 	return nil
 }
 
+// sqliteFile is the embedded database's file in the data directory.
+const sqliteFile = "trialgate.db"
+
+// storeUse says what a command may do with the store it is pointed at.
+type storeUse int
+
+const (
+	// existingStore: the store must exist. Commands that only read it
+	// (audit verify, audit export), or change what only an existing store
+	// holds (user grant ...), refuse an empty place rather than make it a
+	// store: pointed at the wrong folder, they would otherwise answer from
+	// a new, empty trail.
+	existingStore storeUse = iota
+	// createStore: a missing store is created, and the command says where
+	// (migrate, serve, user add, trial create).
+	createStore
+)
+
+// where names the store the flags point at, for messages: the absolute
+// data directory, or the database URL without its password.
+func (b *backendFlags) where() string {
+	if b.databaseURL != "" {
+		return "database " + redactURL(b.databaseURL)
+	}
+	if abs, err := filepath.Abs(b.dataDir); err == nil {
+		return abs
+	}
+	return b.dataDir
+}
+
+// redactURL returns a database URL with its password, if any, masked.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// errNoStore is the refusal of a command that needs an existing store.
+func (b *backendFlags) errNoStore(what string) error {
+	how := "pass --data-dir (or GATEWAY_DATA_DIR)"
+	if b.databaseURL != "" {
+		how = "pass --database-url (or GATEWAY_DATABASE_URL)"
+	}
+	return exitError{code: 1, msg: fmt.Sprintf(
+		"no TrialGate store in %s (%s): run `gateway serve` or `gateway migrate` there first, or %s to name an existing store",
+		b.where(), what, how)}
+}
+
 // openDB opens and migrates the database, with guards vetting every
-// change. The caller starts and closes it.
-func (b *backendFlags) openDB(ctx context.Context, log *slog.Logger, guards ...db.Guard) (*db.DB, error) {
+// change; use says whether a missing store may be created. created reports
+// that it was (the caller says so). The caller starts and closes the DB.
+func (b *backendFlags) openDB(ctx context.Context, log *slog.Logger, use storeUse, guards ...db.Guard) (d *db.DB, created bool, err error) {
 	if err := b.validate(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	opts := db.Options{Logger: log, Guards: guards}
-	var d *db.DB
-	var err error
 	if b.databaseURL != "" {
-		d, err = postgres.Open(ctx, b.databaseURL, 0, opts)
-	} else {
-		if err := os.MkdirAll(b.dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+		if d, err = postgres.Open(ctx, b.databaseURL, 0, opts); err != nil {
+			return nil, false, err
 		}
-		d, err = sqlite.Open(ctx, filepath.Join(b.dataDir, "trialgate.db"), opts)
+	} else {
+		if b.dataDir == "" {
+			return nil, false, exitError{code: 2, msg: "--data-dir is empty"}
+		}
+		file := filepath.Join(b.dataDir, sqliteFile)
+		switch _, err := os.Stat(file); {
+		case errors.Is(err, fs.ErrNotExist) && use == existingStore:
+			return nil, false, b.errNoStore("no " + sqliteFile)
+		case errors.Is(err, fs.ErrNotExist):
+			created = true
+		case err != nil:
+			return nil, false, fmt.Errorf("data directory: %w", err)
+		}
+		if err := os.MkdirAll(b.dataDir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("data directory: %w", err)
+		}
+		if d, err = sqlite.Open(ctx, file, opts); err != nil {
+			return nil, false, err
+		}
 	}
+	ok, err := d.Initialized(ctx)
 	if err != nil {
-		return nil, err
+		d.Close()
+		return nil, false, err
+	}
+	switch {
+	case !ok && use == existingStore:
+		d.Close()
+		return nil, false, b.errNoStore("no TrialGate schema")
+	case !ok:
+		created = true
 	}
 	if err := d.Migrate(ctx); err != nil {
 		d.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return d, nil
+	return d, created, nil
 }
 
 // openStore opens the object store.
@@ -83,7 +159,7 @@ func (b *backendFlags) openStore(ctx context.Context) (storage.Store, error) {
 	if b.dataDir == "" {
 		return nil, errors.New("--data-dir is empty")
 	}
-	return fs.New(filepath.Join(b.dataDir, "objects"))
+	return fsstore.New(filepath.Join(b.dataDir, "objects"))
 }
 
 // newLogger returns the JSON logger every command uses.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,7 +25,7 @@ site, subject and visit come from its own (0012,0030/0040/0050) when present, el
 // stderr; the exit status is 1 if any file failed.
 func deidCmd(ctx context.Context, env *environment, args []string) error {
 	var config, secretFile, out, site, subject, visit string
-	fs := flag.NewFlagSet("deid", flag.ContinueOnError)
+	fs := env.flags("deid", deidUsage)
 	fs.StringVar(&config, "config", "", "the trial definition (JSON)")
 	fs.StringVar(&secretFile, "secret-file", "", "file holding the gateway's master secret (at least 32 bytes)")
 	fs.StringVar(&out, "out", "", "output directory")

@@ -266,6 +266,11 @@ func TestEndToEnd(t *testing.T) {
 			g.addUser("ada", "admin")
 			g.addUser("ivy", "inspector:*")
 			g.addUser("tom", "inspector:T1")
+			for _, id := range []string{"T1", "T2"} {
+				if _, err := g.cli("", "trial", "create", "--file", writeDefinition(t, id)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			g.serve()
 			testPlatform(t, g)
 			t.Run("ingest", func(t *testing.T) { testIngest(t, g) })
@@ -326,6 +331,8 @@ func testPlatform(t *testing.T, g *gateway) {
 			{"other trial's trail", "GET", "/api/v1/audit?trial=T2", tom, "", "", 403, "forbidden"},
 			{"system chain without *", "GET", "/api/v1/audit?trial=system", tom, "", "", 403, "forbidden"},
 			{"admin reading a trial", "GET", "/api/v1/audit?trial=T1", ada, "", "", 403, "forbidden"},
+			{"a trial that does not exist", "GET", "/api/v1/audit?trial=T9", tom, "", "", 404, "not_found"},
+			{"a malformed trial id", "GET", "/api/v1/audit?trial=..", tom, "", "", 400, "invalid"},
 		}
 		for _, tc := range cases {
 			r := do(t, tc.method, base+tc.path, tc.token, tc.ctype, strings.NewReader(tc.body))

@@ -313,9 +313,15 @@ func testGuard(t *testing.T, args []string) {
 			t.Errorf("%s unlocked: recorded nothing", key)
 			continue
 		}
-		if denial.Action != done[0].Action || denial.Outcome != audit.Denied || denial.Chain != req.lock.Chain() ||
-			denial.Actor != done[0].Actor || denial.Reason != req.lock.String()+" is locked (test guard)" {
-			t.Errorf("%s: denial %+v, want outcome denied of %s by %s on %s", key, denial, done[0].Action, done[0].Actor, req.lock.Chain())
+		wantChain, wantReason := req.lock.Chain(), req.lock.String()+" is locked (test guard)"
+		if rt.Method == "POST" && rt.Path == "/api/v1/trials" {
+			// The refused change would have created the trial: no refusal
+			// starts a trial's chain, so it is on the system chain (db.Record).
+			wantChain, wantReason = audit.SystemChain, wantReason+" (no trial "+req.lock.Trial+")"
+		}
+		if denial.Action != done[0].Action || denial.Outcome != audit.Denied || denial.Chain != wantChain ||
+			denial.Actor != done[0].Actor || denial.Reason != wantReason {
+			t.Errorf("%s: denial %+v, want outcome denied of %s by %s on %s", key, denial, done[0].Action, done[0].Actor, wantChain)
 		}
 		trialScoped = append(trialScoped, key)
 	}

@@ -2,58 +2,104 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os/user"
+	"slices"
 	"strings"
 
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/auth"
 )
 
-const usage = `usage: gateway <command> [flags]
+// command is a subcommand of gateway: the usage lists them, help asks
+// each, and a test holds every one (and every one of its subcommands) to
+// answering -h.
+type command struct {
+	name    string
+	summary string   // the usage's one line
+	subs    []string // its own subcommands (user add ...), if any
+	run     func(ctx context.Context, env *environment, args []string) error
+}
 
-commands:
-  serve     run the gateway
-  migrate   apply database migrations
-  user      add, grant, revoke, deactivate or activate accounts
-  audit     verify or export the audit trail
-  trial     define a trial from a JSON file
-  deid      de-identify DICOM files offline with a trial's profile
+// commands returns the subcommands, in the usage's order.
+func commands() []command {
+	return []command{
+		{"serve", "run the gateway", nil, serveCmd},
+		{"migrate", "create the store, or bring its database schema up to date", nil, migrateCmd},
+		{"user", "add, grant, revoke, deactivate, activate or unlock accounts", userSubcommands, userCmd},
+		{"audit", "verify or export the audit trail", auditSubcommands, auditCmd},
+		{"trial", "define a trial from a JSON file", trialSubcommands, trialCmd},
+		{"deid", "de-identify DICOM files offline with a trial's profile", nil, deidCmd},
+	}
+}
 
-Run "gateway <command> -h" for a command's flags. Every flag can also be
-set by the environment variable GATEWAY_<FLAG> (e.g. GATEWAY_DATABASE_URL).
-`
+// usage is the program's usage. Only command lines are indented by two
+// spaces (a test reads them).
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: gateway <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Run "gateway <command> -h" (or "gateway help <command>") for a command's
+usage and flags. Every flag can also be set by the environment variable
+GATEWAY_<FLAG> (e.g. GATEWAY_DATABASE_URL).
+
+The store (database and objects) is found by --data-dir (default
+./gateway-data, an embedded SQLite database and object folder) or
+--database-url and the --s3-* flags. Commands that only read it, or
+change accounts in it, refuse a place that holds no store; migrate,
+serve, user add and trial create create one there, and say so.
+`)
+	return b.String()
+}
+
+// errHelp means help was asked for and printed: the command succeeds.
+var errHelp = errors.New("help requested")
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
 
 // run is the whole program: main only supplies the process's arguments,
-// environment and streams, so tests run it in-process.
+// environment and streams, so tests run it in-process. Help (gateway help,
+// gateway X -h, gateway X --help, gateway X Y -h ...) prints to stdout and
+// succeeds; a usage error prints to stderr and exits 2.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitError{code: 2}
 	}
-	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "serve":
-		return serveCmd(ctx, env, rest)
-	case "migrate":
-		return migrateCmd(ctx, env, rest)
-	case "user":
-		return userCmd(ctx, env, rest)
-	case "audit":
-		return auditCmd(ctx, env, rest)
-	case "trial":
-		return trialCmd(ctx, env, rest)
-	case "deid":
-		return deidCmd(ctx, env, rest)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return exitError{code: 2, msg: fmt.Sprintf("unknown command %q", cmd)}
+	cmd, rest := args[0], args[1:]
+	if isHelp(cmd) {
+		if len(rest) == 0 {
+			fmt.Fprint(stdout, usage())
+			return nil
+		}
+		// gateway help user add: as gateway user add -h.
+		cmd, rest = rest[0], append(rest[1:], "-h")
 	}
+	for _, c := range commands() {
+		if c.name == cmd {
+			err := c.run(ctx, env, rest)
+			if errors.Is(err, errHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	fmt.Fprint(stderr, usage())
+	return exitError{code: 2, msg: fmt.Sprintf("unknown command %q", cmd)}
 }
 
 // environment is what the process was given.
@@ -63,16 +109,64 @@ type environment struct {
 	stdout, stderr io.Writer
 }
 
+// flags returns the flag set of a command whose usage (one or more
+// "usage: gateway ..." lines, and any notes) help prints before the flags.
+func (e *environment) flags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n", strings.TrimRight(usage, "\n"))
+		if hasFlags(fs) {
+			fmt.Fprintf(fs.Output(), "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// group runs a command with subcommands (user, audit, trial): help, or no
+// or an unknown subcommand, prints its usage (to stdout for help, which
+// succeeds; to stderr otherwise, exit 2).
+func (e *environment) group(usage string, subs []string, args []string) (sub string, rest []string, err error) {
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		if len(args) > 1 && slices.Contains(subs, args[1]) {
+			// gateway user help add: as gateway user add -h.
+			return args[1], append(args[2:], "-h"), nil
+		}
+		fmt.Fprintln(e.stdout, usage)
+		return "", nil, errHelp
+	case len(args) == 0:
+		return "", nil, exitError{code: 2, msg: usage}
+	case !slices.Contains(subs, args[0]):
+		return "", nil, exitError{code: 2, msg: fmt.Sprintf("unknown subcommand %q\n%s", args[0], usage)}
+	}
+	return args[0], args[1:], nil
+}
+
 // parse parses args into fs, then fills every flag not given on the command
-// line from its GATEWAY_* environment variable.
+// line from its GATEWAY_* environment variable. Asked for help (-h,
+// --help), it prints the usage to stdout and returns errHelp; a bad flag
+// prints the error and the usage to stderr (exit 2).
 func (e *environment) parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return exitError{code: 0}
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return errHelp
 		}
+		fs.SetOutput(e.stderr)
+		fmt.Fprintf(e.stderr, "gateway %s: %v\n", fs.Name(), err)
+		fs.Usage()
 		return exitError{code: 2}
 	}
+	fs.SetOutput(e.stderr)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
@@ -87,6 +181,11 @@ func (e *environment) parse(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// created tells the operator that a command made a new store, and where.
+func (e *environment) created(b *backendFlags) {
+	fmt.Fprintf(e.stderr, "gateway: created a new TrialGate store in %s\n", b.where())
 }
 
 // envName returns the environment twin of a flag: GATEWAY_<FLAG_IN_CAPS>.

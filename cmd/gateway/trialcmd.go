@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 
@@ -11,23 +10,29 @@ import (
 	"github.com/trialgate/trialgate/trial"
 )
 
-const trialUsage = `usage: gateway trial create --file trial.json
-(the same JSON as POST /api/v1/trials; and the storage flags of serve)`
+const trialUsage = `usage: gateway trial create --file trial.json [storage flags]
+(the same JSON as POST /api/v1/trials; creates the store if there is none yet)`
+
+// trialSubcommands are the subcommands of gateway trial.
+var trialSubcommands = []string{"create"}
 
 // maxDefinitionFile bounds a definition file, like the API's body limit.
 const maxDefinitionFile = 1 << 20
 
 // trialCmd defines trials from the command line, audited as system:cli.
 func trialCmd(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return exitError{code: 2, msg: trialUsage}
+	_, args, err := env.group(trialUsage, trialSubcommands, args)
+	if err != nil {
+		return err
 	}
 	var b backendFlags
 	var file string
-	fs := flag.NewFlagSet("trial create", flag.ContinueOnError)
+	fs := env.flags("trial create", `usage: gateway trial create --file trial.json [storage flags]
+Defines a trial (version 1) from the JSON of POST /api/v1/trials, audited as
+system:cli acting as the trial's data manager.`)
 	b.register(fs)
 	fs.StringVar(&file, "file", "", "the trial definition (JSON)")
-	if err := env.parse(fs, args[1:]); err != nil {
+	if err := env.parse(fs, args); err != nil {
 		return err
 	}
 	if file == "" {
@@ -50,7 +55,7 @@ func trialCmd(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return exitError{code: 1, msg: trialgate.ErrorMessage(err)}
 	}
-	d, err := openChained(ctx, env, &b)
+	d, err := openChained(ctx, env, &b, createStore)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,25 @@ import (
 const userUsage = `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... --password-stdin
        gateway user grant|revoke --username U --role ROLE[:TRIAL[:SITE]]
        gateway user deactivate|activate --username U
-(and the storage flags of serve)`
+       gateway user unlock --username U
+(and the storage flags of serve; every change is audited as system:cli)`
+
+// userSubcommands are the subcommands of gateway user.
+var userSubcommands = []string{"add", "grant", "revoke", "deactivate", "activate", "unlock"}
+
+// userSubUsage is the usage of each subcommand of gateway user.
+var userSubUsage = map[string]string{
+	"add": `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... --password-stdin [storage flags]
+Creates an account (and the store, if there is none yet). The password is
+the first line of standard input; it never goes on the command line.`,
+	"grant":      `usage: gateway user grant --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
+	"revoke":     `usage: gateway user revoke --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
+	"deactivate": `usage: gateway user deactivate --username U [storage flags]`,
+	"activate":   `usage: gateway user activate --username U [storage flags]`,
+	"unlock": `usage: gateway user unlock --username U [storage flags]
+Lifts the lockout of an account locked after repeated wrong passwords,
+before it runs out, and clears its count of failures (audited).`,
+}
 
 // roleFlags collects repeated --role values.
 type roleFlags []auth.Grant
@@ -46,15 +64,15 @@ func parseGrant(v string) (auth.Grant, error) {
 }
 
 func userCmd(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 {
-		return exitError{code: 2, msg: userUsage}
+	sub, args, err := env.group(userUsage, userSubcommands, args)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	var b backendFlags
 	var username, fullName string
 	var roles roleFlags
 	var passwordStdin bool
-	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	fs := env.flags("user "+sub, userSubUsage[sub])
 	b.register(fs)
 	fs.StringVar(&username, "username", "", "the account's username")
 	switch sub {
@@ -64,9 +82,6 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	case "grant", "revoke":
 		fs.Var(&roles, "role", "the role grant ROLE[:TRIAL[:SITE]]")
-	case "deactivate", "activate":
-	default:
-		return exitError{code: 2, msg: userUsage}
 	}
 	if err := env.parse(fs, args); err != nil {
 		return err
@@ -74,7 +89,20 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	if username == "" {
 		return exitError{code: 2, msg: "--username is required"}
 	}
-	d, err := openChained(ctx, env, &b)
+	var password string
+	use := existingStore
+	if sub == "add" {
+		if !passwordStdin {
+			return exitError{code: 2, msg: "user add needs --password-stdin (passwords never go on the command line)"}
+		}
+		sc := bufio.NewScanner(env.stdin)
+		if !sc.Scan() {
+			return exitError{code: 2, msg: "no password on standard input"}
+		}
+		password = strings.TrimRight(sc.Text(), "\r")
+		use = createStore
+	}
+	d, err := openChained(ctx, env, &b, use)
 	if err != nil {
 		return err
 	}
@@ -83,15 +111,8 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	by := cliActor()
 	switch sub {
 	case "add":
-		if !passwordStdin {
-			return exitError{code: 2, msg: "user add needs --password-stdin (passwords never go on the command line)"}
-		}
-		sc := bufio.NewScanner(env.stdin)
-		if !sc.Scan() {
-			return exitError{code: 2, msg: "no password on standard input"}
-		}
 		u, err := svc.CreateUser(ctx, by, auth.NewUser{Username: username, FullName: fullName,
-			Password: strings.TrimRight(sc.Text(), "\r"), Grants: roles})
+			Password: password, Grants: roles})
 		if err != nil {
 			return err
 		}
@@ -119,6 +140,11 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "activated %s\n", username)
+	case "unlock":
+		if err := svc.Unlock(ctx, by, username); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "unlocked %s\n", username)
 	}
 	// Entries are chained before the command returns (PostgreSQL).
 	return d.WaitChained(ctx)

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScopeStampsEntries", testScopeStamps},
 		{"GuardRefusalRolledBackAndRecorded", testGuardRefusal},
 		{"GuardFailureIsAnError", testGuardFailure},
+		{"GuardRefusalStartsNoChain", testGuardRefusalNoChain},
 		{"AuditRowsImmutable", testImmutable},
 		{"TamperDetected", testTamper},
 		{"DeletedTailDetected", testDeletedTail},
@@ -297,21 +299,77 @@ func testInvalidEvent(t *testing.T, open Opener) {
 	}
 }
 
+// A refusal is recorded on its trial's chain once the trial exists. Before
+// (no entry was ever committed on the trial's chain: a trial that does not
+// exist), refusals never start the chain: they go to the system chain,
+// stamped with no trial, and Record says "no trial".
 func testRecordDenied(t *testing.T, open Opener) {
 	b := setup(t, open, nil)
 	ctx := ctxT(t)
-	err := b.DB.Record(ctx, alice, db.TrialScope("T9"), audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied,
-		Object: audit.Object{Type: "trial", ID: "T9"}, Reason: "no grant for trial T9"})
-	if err != nil {
+	denial := audit.Event{Action: audit.ActionAccessDenied, Outcome: audit.Denied,
+		Object: audit.Object{Type: "trial", ID: "T9"}, Reason: "no grant for trial T9"}
+	failure := audit.Event{Action: audit.ActionInstanceRejected, Outcome: audit.Failed, Object: audit.Object{Type: "submission", ID: "sub_1"}}
+	systemBefore := len(records(t, b.DB, audit.SystemChain))
+	for _, ev := range []audit.Event{denial, failure} {
+		err := b.DB.Record(ctx, alice, db.Scope{Trial: "T9", Site: "S1"}, ev)
+		if !errors.Is(err, db.ErrNoTrial) || trialgate.ErrorCode(err) != trialgate.ENotFound || trialgate.ErrorMessage(err) != "no trial T9" {
+			t.Fatalf("record %s in a trial that does not exist: %v, want not_found \"no trial T9\"", ev.Action, err)
+		}
+	}
+	if started, err := b.DB.ChainStarted(ctx, db.TrialScope("T9")); err != nil || started {
+		t.Fatalf("ChainStarted(T9) = %v, %v before any change", started, err)
+	}
+	if recs := records(t, b.DB, "trial/T9"); len(recs) != 0 {
+		t.Fatalf("a record started trial/T9: %d entries", len(recs))
+	}
+	if chains, err := b.DB.Chains(ctx); err != nil || slices.Contains(chains, "trial/T9") {
+		t.Fatalf("chains = %v, %v", chains, err)
+	}
+	moved := records(t, b.DB, audit.SystemChain)[systemBefore:]
+	if len(moved) != 2 {
+		t.Fatalf("system chain gained %d entries, want 2", len(moved))
+	}
+	want := []struct {
+		action  audit.Action
+		outcome audit.Outcome
+		reason  string
+	}{
+		{audit.ActionAccessDenied, audit.Denied, "no grant for trial T9 (no trial T9)"},
+		{audit.ActionInstanceRejected, audit.Failed, "no trial T9"},
+	}
+	for i, r := range moved {
+		e, err := audit.Decode(r.Entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Action != want[i].action || e.Outcome != want[i].outcome || e.Reason != want[i].reason ||
+			e.Trial != "" || e.Site != "" || e.Object.ID == "" || e.Actor.ID != alice.ID {
+			t.Errorf("moved entry %d = %+v, want %+v on the system chain", i, e, want[i])
+		}
+	}
+
+	// The change that creates the trial starts its chain; refusals go there
+	// from then on.
+	if err := put(ctx, b.DB, "t9", "v", "T9"); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := b.DB.ChainStarted(ctx, db.TrialScope("T9")); err != nil || !started {
+		t.Fatalf("ChainStarted(T9) = %v, %v after its first change", started, err)
+	}
+	if err := b.DB.Record(ctx, alice, db.TrialScope("T9"), denial); err != nil {
 		t.Fatal(err)
 	}
 	recs := records(t, b.DB, "trial/T9")
-	if len(recs) != 1 {
-		t.Fatalf("entries = %d", len(recs))
+	if len(recs) != 2 {
+		t.Fatalf("trial/T9 entries = %d, want 2", len(recs))
 	}
-	if e, _ := audit.Decode(recs[0].Entry); e.Outcome != audit.Denied {
-		t.Fatalf("outcome = %q", e.Outcome)
+	if e, _ := audit.Decode(recs[1].Entry); e.Outcome != audit.Denied || e.Trial != "T9" || e.Reason != denial.Reason {
+		t.Fatalf("entry = %+v", e)
 	}
+	if n := len(records(t, b.DB, audit.SystemChain)); n != systemBefore+2 {
+		t.Errorf("system chain has %d entries, want %d", n, systemBefore+2)
+	}
+	mustVerify(t, b.DB)
 }
 
 func testImmutable(t *testing.T, open Opener) {
@@ -563,6 +621,9 @@ func testClockBackwards(t *testing.T, open Opener) {
 func testMigrate(t *testing.T, open Opener) {
 	b := setup(t, open, nil)
 	ctx := ctxT(t)
+	if ok, err := b.DB.Initialized(ctx); err != nil || !ok {
+		t.Fatalf("Initialized after migrate = %v, %v", ok, err)
+	}
 	before := count(t, b.Raw, `SELECT count(*) FROM schema_migrations`)
 	if err := b.DB.Migrate(ctx); err != nil {
 		t.Fatalf("second migrate: %v", err)
@@ -701,6 +762,34 @@ func testGuardRefusal(t *testing.T, open Opener) {
 	}
 	if g.calls.Load() != calls {
 		t.Error("a guard ran for a record without changes")
+	}
+	mustVerify(t, b.DB)
+}
+
+// A guard's refusal of the change that would have started a trial's chain
+// is recorded on the system chain, and the answer is still the guard's.
+func testGuardRefusalNoChain(t *testing.T, open Opener) {
+	g := &refusing{scope: db.TrialScope("T8")}
+	b := setup(t, open, nil, g)
+	ctx := ctxT(t)
+	before := len(records(t, b.DB, audit.SystemChain))
+	err := put(ctx, b.DB, "first", "v", "T8")
+	if trialgate.ErrorCode(err) != trialgate.ELocked || errors.Is(err, db.ErrNoTrial) {
+		t.Fatalf("err = %v, want the guard's refusal", err)
+	}
+	if recs := records(t, b.DB, "trial/T8"); len(recs) != 0 {
+		t.Fatalf("the refusal started trial/T8: %d entries", len(recs))
+	}
+	sys := records(t, b.DB, audit.SystemChain)
+	if len(sys) != before+1 {
+		t.Fatalf("system chain gained %d entries, want 1", len(sys)-before)
+	}
+	e, err := audit.Decode(sys[len(sys)-1].Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Outcome != audit.Denied || e.Object.ID != "first" || e.Trial != "" || e.Reason != "trial/T8 is locked (no trial T8)" {
+		t.Errorf("denial entry = %+v", e)
 	}
 	mustVerify(t, b.DB)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -71,6 +72,10 @@ func (Dialect) Classify(err error) error {
 	return err
 }
 
+// uriPath escapes what a file path may hold that a SQLite URI reads as
+// syntax (sqlite.org/uri.html).
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+
 // Open opens (creating if needed) the database file at path and returns it,
 // not yet migrated. Writes go through one connection; reads use a pool of
 // read-only connections.
@@ -85,7 +90,9 @@ func Open(ctx context.Context, path string, o db.Options) (*db.DB, error) {
 		for _, e := range extra {
 			q.Add("_pragma", e)
 		}
-		return "file:" + path + "?" + q.Encode()
+		// The path is a URI path here: a "?" or "#" in a folder name
+		// would otherwise end it, and the database open somewhere else.
+		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 	}
 	write, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
 	if err != nil {
