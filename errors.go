@@ -12,17 +12,18 @@ import (
 
 // Error codes. They are stable: clients and tests match on them.
 const (
-	EInvalid      = "invalid"      // the request is malformed or fails validation
-	EUnauthorized = "unauthorized" // no or bad credentials
-	EForbidden    = "forbidden"    // the caller may not do this
-	ENotFound     = "not_found"    // the named thing does not exist (or is not visible)
-	EConflict     = "conflict"     // the change conflicts with the current state
-	ETooLarge     = "too_large"    // the request body exceeds its limit
-	EMediaType    = "unsupported_media_type"
-	EMethod       = "method_not_allowed" // the endpoint exists, but not for this method
-	ELocked       = "locked"             // the data is locked against change
-	EUnavailable  = "unavailable"        // a dependency (database, object store) is down
-	EInternal     = "internal"           // a bug or an unexpected failure
+	EInvalid       = "invalid"      // the request is malformed or fails validation
+	EUnauthorized  = "unauthorized" // no or bad credentials
+	EForbidden     = "forbidden"    // the caller may not do this
+	ENotFound      = "not_found"    // the named thing does not exist (or is not visible)
+	EConflict      = "conflict"     // the change conflicts with the current state
+	ETooLarge      = "too_large"    // the request body exceeds its limit
+	EMediaType     = "unsupported_media_type"
+	ENotAcceptable = "not_acceptable"     // no representation the client accepts can be produced
+	EMethod        = "method_not_allowed" // the endpoint exists, but not for this method
+	ELocked        = "locked"             // the data is locked against change
+	EUnavailable   = "unavailable"        // a dependency (database, object store) is down
+	EInternal      = "internal"           // a bug or an unexpected failure
 )
 
 // Error is a domain error. Message is written to be shown to a client: it

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -55,6 +57,15 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For; none by default, so the
 	// recorded client address is the TCP peer.
 	TrustedProxies []string
+	// PublicURL is the absolute URL clients reach the server by
+	// ("https://gateway.example.org"), for the RetrieveURL and BulkDataURI
+	// values of DICOMweb answers; empty means the scheme and Host of each
+	// request, right unless a proxy rewrites them.
+	PublicURL string
+	// CORSOrigins are the origins whose browser scripts may call the API
+	// and DICOMweb (a web viewer such as OHIF on another origin); "*" is
+	// any origin. None by default.
+	CORSOrigins []string
 }
 
 // Server serves the HTTP API.
@@ -71,6 +82,8 @@ type Server struct {
 	maxBody   int64
 	maxUpload int64
 	metrics   *metrics
+	publicURL string
+	cors      []string
 	engine    *gin.Engine
 }
 
@@ -98,7 +111,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, trials: cfg.Trials, ingest: cfg.Ingest,
 		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), audit: cfg.Audit, log: cfg.Logger,
 		maxBody: cfg.MaxBody, maxUpload: cfg.MaxUpload,
-		metrics: newMetrics(cfg.DB.Stats)}
+		metrics: newMetrics(cfg.DB.Stats), publicURL: strings.TrimRight(cfg.PublicURL, "/"), cors: cfg.CORSOrigins}
+	if s.publicURL != "" {
+		if u, err := url.Parse(s.publicURL); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("api: public URL %q is not an absolute http or https URL", cfg.PublicURL)
+		}
+	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
@@ -106,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
-	e.Use(withRequestID, s.logRequests, s.recoverPanics)
+	e.Use(withRequestID, s.logRequests, s.recoverPanics, s.allowOrigins)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, trialgate.Errorf(trialgate.ENotFound, "no such endpoint")) })
 	e.NoMethod(func(c *gin.Context) {
 		s.fail(c, trialgate.Errorf(trialgate.EMethod, "method %s is not allowed here", c.Request.Method))
@@ -142,12 +160,31 @@ func New(cfg Config) (*Server, error) {
 
 	web := e.Group("/dicomweb", s.authenticate)
 	web.POST("/submissions/:id/studies", s.h(s.stowSubmission))
-	web.POST("/trials/:trial/studies", s.h(s.stowTrial))
-	web.GET("/trials/:trial/studies", s.h(s.qido(catalog.StudyLevel)))
-	web.GET("/trials/:trial/studies/:study/series", s.h(s.qido(catalog.SeriesLevel)))
-	web.GET("/trials/:trial/studies/:study/series/:series/instances", s.h(s.qido(catalog.InstanceLevel)))
-	web.GET("/trials/:trial/studies/:study/series/:series/instances/:instance", s.h(s.retrieveInstance))
-	web.GET("/trials/:trial/studies/:study/series/:series/metadata", s.h(s.seriesMetadata))
+	qc := web.Group("/trials/:trial")
+	qc.POST("/studies", s.h(s.stowTrial))
+	qc.GET("/studies", s.h(s.qido(catalog.StudyLevel)))
+	qc.GET("/series", s.h(s.qido(catalog.SeriesLevel)))
+	qc.GET("/instances", s.h(s.qido(catalog.InstanceLevel)))
+	study := "/studies/:study"
+	qc.GET(study, s.h(s.retrieve))
+	qc.GET(study+"/metadata", s.h(s.metadata))
+	qc.GET(study+"/thumbnail", s.h(s.rendered(true)))
+	qc.GET(study+"/series", s.h(s.qido(catalog.SeriesLevel)))
+	qc.GET(study+"/instances", s.h(s.qido(catalog.InstanceLevel)))
+	series := study + "/series/:series"
+	qc.GET(series, s.h(s.retrieve))
+	qc.GET(series+"/metadata", s.h(s.metadata))
+	qc.GET(series+"/thumbnail", s.h(s.rendered(true)))
+	qc.GET(series+"/instances", s.h(s.qido(catalog.InstanceLevel)))
+	instance := series + "/instances/:instance"
+	qc.GET(instance, s.h(s.retrieve))
+	qc.GET(instance+"/metadata", s.h(s.metadata))
+	qc.GET(instance+"/rendered", s.h(s.rendered(false)))
+	qc.GET(instance+"/thumbnail", s.h(s.rendered(true)))
+	qc.GET(instance+"/frames/:frames", s.h(s.frames))
+	qc.GET(instance+"/frames/:frames/rendered", s.h(s.rendered(false)))
+	qc.GET(instance+"/frames/:frames/thumbnail", s.h(s.rendered(true)))
+	qc.GET(instance+"/bulkdata/*path", s.h(s.bulkdata))
 
 	s.engine = e
 	return s, nil

@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/trialgate/trialgate"
-	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
 )
@@ -83,14 +82,18 @@ func partMediaType(h textproto.MIMEHeader) string {
 
 // stowSubmission is POST /dicomweb/submissions/{id}/studies.
 func (s *Server) stowSubmission(c *gin.Context) error {
-	return s.stow(c, ingest.Target{Submission: c.Param("id")})
+	id, err := submissionID(c)
+	if err != nil {
+		return err
+	}
+	return s.stow(c, ingest.Target{Submission: id})
 }
 
 // stowTrial is POST /dicomweb/trials/{trial}/studies.
 func (s *Server) stowTrial(c *gin.Context) error {
-	id := trialParam(c)
-	if id == "" {
-		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
+	id, err := trialID(c)
+	if err != nil {
+		return err
 	}
 	return s.stow(c, ingest.Target{Trial: id})
 }
@@ -103,8 +106,8 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 	if err != nil {
 		return err
 	}
-	if accept := c.GetHeader("Accept"); !accepts(accept, dicomJSON) {
-		return trialgate.Errorf(trialgate.EMediaType, "Accept %q: the STOW-RS response is %s", accept, mediaDICOMJSON)
+	if err := acceptJSON(c.GetHeader("Accept")); err != nil {
+		return err
 	}
 	ctx := c.Request.Context()
 	up, err := s.ingest.Begin(ctx, principal(c), t)
@@ -134,7 +137,7 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 	if len(receipts) == 0 {
 		return trialgate.Errorf(trialgate.EInvalid, "the multipart/related body has no parts")
 	}
-	status, resp := stowResponse(receipts)
+	status, resp := stowResponse(receipts, s.publicBase(c))
 	c.Header("Content-Type", mediaDICOMJSON)
 	c.Status(status)
 	return json.NewEncoder(c.Writer).Encode(resp)
@@ -192,35 +195,10 @@ func uploadError(err error, part, done int) error {
 	return err
 }
 
-// accepts reports whether an Accept header (none accepts anything)
-// lists a media type that ok takes.
-func accepts(accept string, ok func(mediaType string, params map[string]string) bool) bool {
-	if accept == "" {
-		return true
-	}
-	for _, a := range strings.Split(accept, ",") {
-		mt, params, _ := mime.ParseMediaType(strings.TrimSpace(a))
-		if mt == "*/*" || ok(mt, params) {
-			return true
-		}
-	}
-	return false
-}
-
-// dicomJSON takes the media types DICOM JSON answers satisfy.
-func dicomJSON(mt string, _ map[string]string) bool {
-	return mt == mediaDICOMJSON || mt == "application/json" || mt == "application/*"
-}
-
-// dicomMultipart takes the media types a WADO-RS instance answer
-// (multipart/related of application/dicom) satisfies.
-func dicomMultipart(mt string, params map[string]string) bool {
-	return mt == "multipart/*" || mt == "multipart/related" && (params["type"] == "" || strings.EqualFold(params["type"], mediaDICOM))
-}
-
 // stowResponse builds the response data set and its status: 200 when
 // every part was stored, 202 when some failed, 409 when none was stored.
-func stowResponse(receipts []ingest.Receipt) (int, *dicom.Dataset) {
+// base is the server's absolute URL, for each instance's RetrieveURL.
+func stowResponse(receipts []ingest.Receipt, base string) (int, *dicom.Dataset) {
 	stored := &dicom.Element{Tag: tagReferencedSOPSeq, VR: "SQ"}
 	failed := &dicom.Element{Tag: tagFailedSOPSequence, VR: "SQ"}
 	for _, r := range receipts {
@@ -228,7 +206,7 @@ func stowResponse(receipts []ingest.Receipt) (int, *dicom.Dataset) {
 		if st := r.Stored; st != nil {
 			item.SetString(tagReferencedSOPClass, "UI", st.SOPClassUID)
 			item.SetString(tagReferencedSOPInst, "UI", st.SOPInstanceUID)
-			item.SetString(tagRetrieveURL, "UR", "/dicomweb/trials/"+st.Trial+"/studies/"+st.StudyInstanceUID+
+			item.SetString(tagRetrieveURL, "UR", base+"/dicomweb/trials/"+st.Trial+"/studies/"+st.StudyInstanceUID+
 				"/series/"+st.SeriesInstanceUID+"/instances/"+st.SOPInstanceUID)
 			item.Set(us(tagWarningReason, warningCoercion))
 			stored.Items = append(stored.Items, item)
@@ -258,75 +236,4 @@ func stowResponse(receipts []ingest.Receipt) (int, *dicom.Dataset) {
 		return http.StatusAccepted, resp
 	}
 	return http.StatusConflict, resp
-}
-
-// qido is the QIDO-RS search of the trial's QC view at one level.
-func (s *Server) qido(level catalog.Level) func(*gin.Context) error {
-	return func(c *gin.Context) error {
-		id := trialParam(c)
-		if id == "" {
-			return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
-		}
-		q, err := catalog.ParseQuery(level, c.Param("study"), c.Param("series"), c.Request.URL.Query())
-		if err != nil {
-			return err
-		}
-		out, err := s.catalog.Search(c.Request.Context(), principal(c), s.qcView, id, q, "/dicomweb/trials/"+id)
-		if err != nil {
-			return err
-		}
-		if out == nil {
-			out = []map[string]any{}
-		}
-		c.Header("Content-Type", mediaDICOMJSON)
-		return json.NewEncoder(c.Writer).Encode(out)
-	}
-}
-
-// seriesMetadata is WADO-RS metadata of one series.
-func (s *Server) seriesMetadata(c *gin.Context) error {
-	id := trialParam(c)
-	if id == "" {
-		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
-	}
-	out, err := s.catalog.Metadata(c.Request.Context(), principal(c), s.qcView, id, c.Param("study"), c.Param("series"))
-	if err != nil {
-		return err
-	}
-	c.Header("Content-Type", mediaDICOMJSON)
-	return json.NewEncoder(c.Writer).Encode(out)
-}
-
-// retrieveInstance is WADO-RS of one instance: multipart/related with one
-// application/dicom part, streamed from the object store.
-func (s *Server) retrieveInstance(c *gin.Context) error {
-	id := trialParam(c)
-	if id == "" {
-		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
-	}
-	if accept := c.GetHeader("Accept"); !accepts(accept, dicomMultipart) {
-		return trialgate.Errorf(trialgate.EMediaType, "Accept %q: instances are served as multipart/related; type=%q", accept, mediaDICOM)
-	}
-	rc, size, err := s.catalog.Retrieve(c.Request.Context(), principal(c), s.qcView, id, c.Param("study"), c.Param("series"), c.Param("instance"))
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	mw := multipart.NewWriter(c.Writer)
-	c.Header("Content-Type", fmt.Sprintf("multipart/related; type=%q; boundary=%s", mediaDICOM, mw.Boundary()))
-	c.Status(http.StatusOK)
-	part := textproto.MIMEHeader{"Content-Type": {mediaDICOM}}
-	if size >= 0 {
-		part.Set("Content-Length", fmt.Sprint(size))
-	}
-	pw, err := mw.CreatePart(part)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(pw, rc); err != nil {
-		// The status is sent: fail aborts the connection so the client
-		// sees a broken transfer, never a silently corrupt object.
-		return fmt.Errorf("api: send instance: %w", err)
-	}
-	return mw.Close()
 }

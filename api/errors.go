@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,28 +14,53 @@ import (
 
 // statusOf is the one table that turns domain error codes into HTTP statuses.
 var statusOf = map[string]int{
-	trialgate.EInvalid:      http.StatusBadRequest,
-	trialgate.EUnauthorized: http.StatusUnauthorized,
-	trialgate.EForbidden:    http.StatusForbidden,
-	trialgate.ENotFound:     http.StatusNotFound,
-	trialgate.EConflict:     http.StatusConflict,
-	trialgate.ETooLarge:     http.StatusRequestEntityTooLarge,
-	trialgate.EMediaType:    http.StatusUnsupportedMediaType,
-	trialgate.EMethod:       http.StatusMethodNotAllowed,
-	trialgate.ELocked:       http.StatusLocked,
-	trialgate.EUnavailable:  http.StatusServiceUnavailable,
-	trialgate.EInternal:     http.StatusInternalServerError,
+	trialgate.EInvalid:       http.StatusBadRequest,
+	trialgate.EUnauthorized:  http.StatusUnauthorized,
+	trialgate.EForbidden:     http.StatusForbidden,
+	trialgate.ENotFound:      http.StatusNotFound,
+	trialgate.EConflict:      http.StatusConflict,
+	trialgate.ETooLarge:      http.StatusRequestEntityTooLarge,
+	trialgate.EMediaType:     http.StatusUnsupportedMediaType,
+	trialgate.ENotAcceptable: http.StatusNotAcceptable,
+	trialgate.EMethod:        http.StatusMethodNotAllowed,
+	trialgate.ELocked:        http.StatusLocked,
+	trialgate.EUnavailable:   http.StatusServiceUnavailable,
+	trialgate.EInternal:      http.StatusInternalServerError,
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503.
 const retryAfter = "5"
 
-// errorBody is the JSON shape of every error response.
+// errorBody is the JSON shape of every error response:
+// {"error": {"code": ..., "message": ..., details...}}.
 type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error errorObject `json:"error"`
+}
+
+// errorObject is the "error" member: the code, the public message and the
+// error's details, if it has any.
+type errorObject struct {
+	Code    string
+	Message string
+	Details map[string]any
+}
+
+// MarshalJSON writes the details beside code and message, which they
+// cannot replace.
+func (o errorObject) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(o.Details)+2)
+	maps.Copy(m, o.Details)
+	m["code"], m["message"] = o.Code, o.Message
+	return json.Marshal(m)
+}
+
+// detailed is an error that carries public fields beside its code and
+// message, which the error response adds to its "error" object: the
+// locked_until of a locked account (auth.LockedError), say. They must be
+// as fit to show a client as a message: never PHI, SQL or a secret.
+type detailed interface {
+	error
+	ErrorDetails() map[string]any
 }
 
 // fail writes err as the JSON error response. Internal errors are logged in
@@ -62,6 +90,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = trialgate.ErrorMessage(err)
+	if d, ok := errors.AsType[detailed](err); ok && status < 500 {
+		body.Error.Details = d.ErrorDetails()
+	}
 	c.AbortWithStatusJSON(status, body)
 }
 

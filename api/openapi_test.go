@@ -31,7 +31,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 
-	param := regexp.MustCompile(`:([a-z]+)`)
+	param := regexp.MustCompile(`[:*]([a-z]+)`)
 	served := map[string]bool{}
 	for _, r := range g.server.Routes() {
 		key := r.Method + " " + param.ReplaceAllString(r.Path, "{$1}")

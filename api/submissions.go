@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/trialgate/trialgate"
+	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
 )
 
@@ -57,9 +58,9 @@ func submissionOf(v ingest.View) submissionJSON {
 
 // createSubmission is POST /api/v1/trials/{trial}/submissions.
 func (s *Server) createSubmission(c *gin.Context) error {
-	id := trialParam(c)
-	if id == "" {
-		return trialgate.Errorf(trialgate.ENotFound, "no trial %q", c.Param("trial"))
+	id, err := trialID(c)
+	if err != nil {
+		return err
 	}
 	var req submissionRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -74,9 +75,23 @@ func (s *Server) createSubmission(c *gin.Context) error {
 	return nil
 }
 
+// submissionID returns the submission a path names, refusing a malformed
+// id: it must never reach a query.
+func submissionID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if !trialgate.ValidID(id) {
+		return "", trialgate.Errorf(trialgate.EInvalid, "path parameter id: not a valid submission id")
+	}
+	return id, nil
+}
+
 // getSubmission is GET /api/v1/submissions/{id}.
 func (s *Server) getSubmission(c *gin.Context) error {
-	v, err := s.ingest.Submission(c.Request.Context(), principal(c), c.Param("id"))
+	id, err := submissionID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.ingest.Submission(c.Request.Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -86,7 +101,11 @@ func (s *Server) getSubmission(c *gin.Context) error {
 
 // completeSubmission is POST /api/v1/submissions/{id}/complete.
 func (s *Server) completeSubmission(c *gin.Context) error {
-	v, err := s.ingest.Complete(c.Request.Context(), principal(c), c.Param("id"))
+	id, err := submissionID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.ingest.Complete(c.Request.Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -101,11 +120,15 @@ type decisionRequest struct {
 
 // decideSubmission is POST /api/v1/submissions/{id}/qc-decision.
 func (s *Server) decideSubmission(c *gin.Context) error {
+	id, err := submissionID(c)
+	if err != nil {
+		return err
+	}
 	var req decisionRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := s.ingest.Decide(c.Request.Context(), principal(c), c.Param("id"), req.Decision, req.Reason)
+	v, err := s.ingest.Decide(c.Request.Context(), principal(c), id, req.Decision, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -117,11 +140,18 @@ func (s *Server) decideSubmission(c *gin.Context) error {
 // a QC reviewer releases or rejects an instance held for burned-in text
 // review.
 func (s *Server) reviewInstance(c *gin.Context) error {
+	id, err := submissionID(c)
+	if err != nil {
+		return err
+	}
+	if !dicom.ValidUID(c.Param("sop")) {
+		return trialgate.Errorf(trialgate.EInvalid, "path parameter sop: not a valid UID")
+	}
 	var req decisionRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := s.ingest.Review(c.Request.Context(), principal(c), c.Param("id"), c.Param("sop"), req.Decision, req.Reason)
+	v, err := s.ingest.Review(c.Request.Context(), principal(c), id, c.Param("sop"), req.Decision, req.Reason)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ const (
 	ActionUserGrantRevoke Action = "user.grant_revoked"
 	ActionUserDeactivated Action = "user.deactivated"
 	ActionUserActivated   Action = "user.activated"
+	ActionUserUnlocked    Action = "user.unlocked"
 
 	ActionTrialCreated  Action = "trial.created"
 	ActionTrialChanged  Action = "trial.changed"
@@ -43,6 +44,7 @@ const (
 	ActionInstanceQuarantined  Action = "instance.quarantined"
 	ActionInstanceDuplicate    Action = "instance.duplicate"
 	ActionInstanceRejected     Action = "instance.rejected"
+	ActionInstanceConflict     Action = "instance.conflict"
 	ActionInstanceReviewed     Action = "instance.reviewed"
 	ActionInstanceRetrieved    Action = "instance.retrieved"
 	ActionStudiesQueried       Action = "dicomweb.queried"
@@ -73,6 +75,7 @@ var Actions = map[Action]string{
 	ActionUserGrantAdded:  "a role grant was added to an account",
 	ActionUserGrantRevoke: "a role grant was revoked from an account",
 	ActionUserDeactivated: "an account was deactivated",
+	ActionUserUnlocked:    "an administrator lifted an account's lockout and cleared its failed password attempts",
 	ActionUserActivated:   "an account was reactivated",
 
 	ActionTrialCreated:  "a trial was defined (its definition version 1)",
@@ -87,6 +90,7 @@ var Actions = map[Action]string{
 	ActionInstanceQuarantined:  "a de-identified instance was held for burned-in text review instead of being released",
 	ActionInstanceDuplicate:    "an upload repeated an instance already received; nothing changed",
 	ActionInstanceRejected:     "an uploaded part was refused (reason given); nothing was stored",
+	ActionInstanceConflict:     "an upload was refused because its SOP instance was already received for another subject, visit or trial: a serious site error (both sides named where allowed)",
 	ActionInstanceReviewed:     "a held instance was released or rejected after burned-in text review",
 	ActionInstanceRetrieved:    "de-identified instances or their metadata were retrieved (WADO-RS)",
 	ActionStudiesQueried:       "studies, series or instances were searched (QIDO-RS)",

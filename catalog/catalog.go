@@ -18,9 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/trialgate/trialgate"
@@ -54,11 +51,12 @@ type View struct {
 	// read task's case).
 	Submissions []string
 	// Rewrite, when not nil, rewrites the data set of every header on its
-	// way out: in metadata answers, in search results, and in retrieved
-	// objects, before Pixel Data and after it. The catalogue then reads
-	// headers from the stored objects rather than the stored metadata, and
-	// keeps each object's meta group consistent with the rewritten SOP
-	// Class and Instance UIDs.
+	// way out: in metadata answers, in search results (matching sees the
+	// rewritten values), in rendered images and in retrieved objects,
+	// before Pixel Data and after it. The catalogue then reads headers from
+	// the stored objects rather than the stored metadata. It must keep the
+	// Study, Series and SOP Instance UIDs, by which the catalogue finds
+	// instances: de-identified UIDs already reveal nothing.
 	Rewrite func(*dicom.Dataset) error
 }
 
@@ -83,81 +81,51 @@ func New(d *db.DB, store Objects, limits dicom.Limits) *Catalog {
 	return &Catalog{db: d, store: store, limits: limits}
 }
 
-// Level is a QIDO-RS query level.
-type Level int
-
-// The query levels.
-const (
-	StudyLevel Level = iota
-	SeriesLevel
-	InstanceLevel
-)
-
-// Query is a QIDO-RS search: the path's UIDs, the matching keys and paging.
-type Query struct {
-	Level         Level
-	Study, Series string // from the path
-	Match         map[string]string
-	Limit, Offset int
+// Selection names what a retrieval is of: a study, a series of it, or one
+// instance of that series (PS3.18 10.4.1 resources).
+type Selection struct {
+	Study, Series, Instance string
 }
 
-// The attributes each level returns (PS3.18 Table 10.6.3-3..5), as DICOM
-// JSON tags, besides the counts and RetrieveURL computed here.
-var levelTags = [][]string{
-	StudyLevel: {"00080005", "00080020", "00080030", "00080050", "00080090", "00100010", "00100020", "00100030",
-		"00100040", "0020000D", "00200010", "00081030", "00120010", "00120020", "00120030", "00120040", "00120050"},
-	SeriesLevel: {"00080005", "00080060", "0008103E", "0020000E", "00200011", "00400244", "00400245", "0020000D"},
-	InstanceLevel: {"00080005", "00080016", "00080018", "00200013", "00280010", "00280011", "00280100", "00280008",
-		"0020000D", "0020000E", "00280301"},
-}
-
-// queryKeys maps the matching keys QIDO-RS accepts here (keyword or tag)
-// to their column.
-var queryKeys = map[string]string{
-	"StudyInstanceUID": "study_uid", "0020000D": "study_uid",
-	"SeriesInstanceUID": "series_uid", "0020000E": "series_uid",
-	"SOPInstanceUID": "sop_uid", "00080018": "sop_uid",
-	"Modality": "modality", "00080060": "modality",
-	"SOPClassUID": "sop_class_uid", "00080016": "sop_class_uid",
-}
-
-// ParseQuery reads QIDO-RS query parameters. Unknown matching keys are
-// refused by name rather than silently ignored: a search that quietly
-// matches everything would mislead.
-func ParseQuery(level Level, study, series string, v url.Values) (Query, error) {
-	q := Query{Level: level, Study: study, Series: series, Match: map[string]string{}, Limit: 1000}
-	for k, vals := range v {
-		val := vals[len(vals)-1]
-		switch k {
-		case "limit", "offset":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
-				return Query{}, trialgate.Errorf(trialgate.EInvalid, "%s: %q is not a non-negative integer", k, val)
-			}
-			if k == "limit" {
-				q.Limit = min(max(n, 1), 10000)
-			} else {
-				q.Offset = n
-			}
-		case "includefield", "fuzzymatching":
-			// Every level's attributes are returned; fuzzy matching does
-			// not apply to UIDs and codes.
-		default:
-			col, ok := queryKeys[k]
-			if !ok {
-				return Query{}, trialgate.Errorf(trialgate.EInvalid, "query key %q is not supported (supported: StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, Modality, SOPClassUID, limit, offset)", k)
-			}
-			q.Match[col] = val
+// validate refuses UIDs that could not name a stored instance: a path
+// segment is outside input, and a malformed one is the client's error.
+func (s Selection) validate() error {
+	for _, uid := range []string{s.Study, s.Series, s.Instance} {
+		if uid != "" && !dicom.ValidUID(uid) {
+			return trialgate.Errorf(trialgate.EInvalid, "%q in the path is not a valid UID", clip(uid))
 		}
 	}
-	return q, nil
+	return nil
+}
+
+// object is the audit object a selection names.
+func (s Selection) object() audit.Object {
+	switch {
+	case s.Instance != "":
+		return audit.Object{Type: "instance", ID: s.Instance}
+	case s.Series != "":
+		return audit.Object{Type: "series", ID: s.Series}
+	}
+	return audit.Object{Type: "study", ID: s.Study}
+}
+
+// what names the selection's resource in messages.
+func (s Selection) what() string {
+	switch {
+	case s.Instance != "":
+		return fmt.Sprintf("instance %s of series %s of study %s", s.Instance, s.Series, s.Study)
+	case s.Series != "":
+		return fmt.Sprintf("series %s of study %s", s.Series, s.Study)
+	}
+	return "study " + s.Study
 }
 
 // stored is one instance row of a view.
 type stored struct {
-	study, series, sop, modality, status string
-	objectSHA                            string
-	metadata                             map[string]json.RawMessage
+	study, series, sop, sopClass, modality, status string
+	syntax                                         string // the stored object's transfer syntax UID
+	objectSHA                                      string
+	size                                           int64
 }
 
 // key is the object store key of the row's object.
@@ -169,10 +137,11 @@ func (r *stored) key() (string, error) {
 	return storage.Key(sum), nil
 }
 
-// instances reads the instances of the view matching q, with their stored
-// metadata when withMetadata (searches read it only for the page they
-// return).
-func (c *Catalog) instances(ctx context.Context, v *View, q Query, withMetadata bool) ([]stored, error) {
+// instances calls fn with each instance of the view within sel, in study,
+// series, instance number order, and with its stored metadata when
+// withMetadata (nil otherwise). fn must not keep the metadata it is handed
+// beyond what it needs: a trial-wide search streams every header.
+func (c *Catalog) instances(ctx context.Context, v *View, sel Selection, withMetadata bool, fn func(r stored, md []byte) error) error {
 	where := []string{"trial_id = $1"}
 	args := []any{v.Scope.Trial}
 	param := func(val any) string {
@@ -190,19 +159,10 @@ func (c *Catalog) instances(ctx context.Context, v *View, q Query, withMetadata 
 		}
 		where = append(where, col+" IN ("+strings.Join(ps, ", ")+")")
 	}
-	if q.Study != "" {
-		where = append(where, "study_uid = "+param(q.Study))
-	}
-	if q.Series != "" {
-		where = append(where, "series_uid = "+param(q.Series))
-	}
-	cols := make([]string, 0, len(q.Match))
-	for col := range q.Match {
-		cols = append(cols, col)
-	}
-	slices.Sort(cols)
-	for _, col := range cols {
-		where = append(where, col+" = "+param(q.Match[col]))
+	for _, f := range []struct{ col, val string }{{"study_uid", sel.Study}, {"series_uid", sel.Series}, {"sop_uid", sel.Instance}} {
+		if f.val != "" {
+			where = append(where, f.col+" = "+param(f.val))
+		}
 	}
 	in("status", v.States)
 	if v.Submissions != nil {
@@ -212,40 +172,129 @@ func (c *Catalog) instances(ctx context.Context, v *View, q Query, withMetadata 
 	if withMetadata {
 		meta = "metadata"
 	}
-	query := `SELECT study_uid, series_uid, sop_uid, modality, status, object_sha256, ` + meta + ` FROM instances WHERE ` +
-		strings.Join(where, " AND ") + ` ORDER BY study_uid, series_uid, instance_number, sop_uid`
-	var out []stored
-	err := c.db.Read(ctx, func(r *db.Reader) error {
-		rows, err := r.Query(ctx, query, args...)
+	query := `SELECT study_uid, series_uid, sop_uid, sop_class_uid, modality, status, transfer_syntax, object_sha256, object_size, ` +
+		meta + ` FROM instances WHERE ` + strings.Join(where, " AND ") + ` ORDER BY study_uid, series_uid, instance_number, sop_uid`
+	return c.db.Read(ctx, func(rd *db.Reader) error {
+		rows, err := rd.Query(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("catalog: search instances: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var st stored
-			var meta []byte
-			if err := rows.Scan(&st.study, &st.series, &st.sop, &st.modality, &st.status, &st.objectSHA, &meta); err != nil {
+			var md []byte
+			if err := rows.Scan(&st.study, &st.series, &st.sop, &st.sopClass, &st.modality, &st.status, &st.syntax,
+				&st.objectSHA, &st.size, &md); err != nil {
 				return fmt.Errorf("catalog: read instance: %w", err)
 			}
-			if withMetadata {
-				if err := json.Unmarshal(meta, &st.metadata); err != nil {
-					return fmt.Errorf("catalog: instance %s: stored metadata: %w", st.sop, err)
-				}
+			if !withMetadata {
+				md = nil
 			}
-			out = append(out, st)
+			if err := fn(st, md); err != nil {
+				return err
+			}
 		}
 		return rows.Err()
 	})
-	return out, err
+}
+
+// target is the audit object of a refused request for sel.
+func (s Selection) target() audit.Object {
+	return audit.Object{Type: "dicomweb", ID: s.object().String()}
+}
+
+// open checks sel, opens the view that policy gives p for ref, and returns
+// it with the instances of sel in it (ENotFound when there are none).
+func (c *Catalog) open(ctx context.Context, p *auth.Principal, policy Policy, ref string, sel Selection) (*View, []stored, error) {
+	if err := sel.validate(); err != nil {
+		return nil, nil, err
+	}
+	v, err := policy.Open(ctx, p, ref, sel.target())
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := c.selected(ctx, v, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, rows, nil
+}
+
+// selected returns the instances of the view within sel, refusing an
+// empty selection as not found.
+func (c *Catalog) selected(ctx context.Context, v *View, sel Selection) ([]stored, error) {
+	var out []stored
+	err := c.instances(ctx, v, sel, false, func(r stored, _ []byte) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, trialgate.Errorf(trialgate.ENotFound, "no %s in this view", sel.what())
+	}
+	return out, nil
+}
+
+// headers calls fn with each instance of the view within sel and, when
+// withHeader, its header as the view shows it (nil otherwise). Stored
+// metadata streams from the database; a rewriting view's headers are read
+// from the objects once the rows are read, so that no object is fetched
+// while a database read is open.
+func (c *Catalog) headers(ctx context.Context, v *View, sel Selection, withHeader bool, fn func(r stored, md map[string]json.RawMessage) error) error {
+	if !withHeader || v.Rewrite == nil {
+		return c.instances(ctx, v, sel, withHeader, func(r stored, raw []byte) error {
+			var md map[string]json.RawMessage
+			if withHeader {
+				var err error
+				if md, err = c.metadata(ctx, v, &r, raw); err != nil {
+					return err
+				}
+			}
+			return fn(r, md)
+		})
+	}
+	var rows []stored
+	err := c.instances(ctx, v, sel, false, func(r stored, _ []byte) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		md, err := c.metadata(ctx, v, &rows[i], nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(rows[i], md); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // metadata returns the DICOM JSON of a row's header as the view shows it:
-// the stored metadata, or the rewritten header of the stored object.
-func (c *Catalog) metadata(ctx context.Context, v *View, r *stored) (map[string]json.RawMessage, error) {
+// the stored metadata (md, or read now when nil), or the rewritten header
+// of the stored object.
+func (c *Catalog) metadata(ctx context.Context, v *View, r *stored, md []byte) (map[string]json.RawMessage, error) {
 	if v.Rewrite == nil {
-		return r.metadata, nil
+		if md == nil {
+			err := c.db.Read(ctx, func(rd *db.Reader) error {
+				return rd.QueryRow(ctx, selectMetadata, v.Scope.Trial, r.sop).Scan(&md)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("catalog: read metadata of %s: %w", r.sop, err)
+			}
+		}
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(md, &out); err != nil {
+			return nil, fmt.Errorf("catalog: instance %s: stored metadata: %w", r.sop, err)
+		}
+		return out, nil
 	}
-	obj, closer, err := c.open(ctx, v, r)
+	obj, closer, err := c.openObject(ctx, v, r)
 	if err != nil {
 		return nil, err
 	}
@@ -256,16 +305,18 @@ func (c *Catalog) metadata(ctx context.Context, v *View, r *stored) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("catalog: instance %s: metadata: %w", r.sop, err)
 	}
-	var md map[string]json.RawMessage
-	if err := json.Unmarshal(b, &md); err != nil {
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, fmt.Errorf("catalog: instance %s: metadata: %w", r.sop, err)
 	}
-	return md, nil
+	return out, nil
 }
 
-// open parses the header of a row's stored object and rewrites it for the
-// view; the caller closes the object (or writes it out first).
-func (c *Catalog) open(ctx context.Context, v *View, r *stored) (*dicom.Object, io.Closer, error) {
+const selectMetadata = `SELECT metadata FROM instances WHERE trial_id = $1 AND sop_uid = $2`
+
+// openObject parses the header of a row's stored object and rewrites it
+// for the view; the caller closes the object (or writes it out first).
+func (c *Catalog) openObject(ctx context.Context, v *View, r *stored) (*dicom.Object, io.Closer, error) {
 	key, err := r.key()
 	if err != nil {
 		return nil, nil, err
@@ -279,247 +330,16 @@ func (c *Catalog) open(ctx context.Context, v *View, r *stored) (*dicom.Object, 
 		rc.Close()
 		return nil, nil, fmt.Errorf("catalog: instance %s: stored object: %w", r.sop, err)
 	}
-	if err := v.Rewrite(obj.Dataset); err != nil {
-		rc.Close()
-		return nil, nil, fmt.Errorf("catalog: instance %s: rewrite: %w", r.sop, err)
+	if v.Rewrite != nil {
+		if err := v.Rewrite(obj.Dataset); err != nil {
+			rc.Close()
+			return nil, nil, fmt.Errorf("catalog: instance %s: rewrite: %w", r.sop, err)
+		}
 	}
-	// The meta group names the instance the data set is.
-	obj.Meta.SetString(dicom.MediaStorageSOPClassUID, "UI", obj.Dataset.String(dicom.SOPClassUID))
-	obj.Meta.SetString(dicom.MediaStorageSOPInstanceUID, "UI", obj.Dataset.String(dicom.SOPInstanceUID))
 	return obj, rc, nil
 }
 
 // record records an access through the view, before anything is sent.
 func (c *Catalog) record(ctx context.Context, p *auth.Principal, v *View, ev audit.Event) error {
 	return c.db.Record(ctx, p.Actor(v.Role), v.Scope, ev)
-}
-
-// Search runs a QIDO-RS search of the view that policy opens for ref and
-// returns the matches as DICOM JSON objects. base is the URL prefix of the
-// view's DICOMweb service, for RetrieveURL.
-func (c *Catalog) Search(ctx context.Context, p *auth.Principal, policy Policy, ref string, q Query, base string) ([]map[string]any, error) {
-	object := audit.Object{Type: "dicomweb", ID: "view/" + ref}
-	if q.Study != "" {
-		object.ID = "study/" + q.Study
-	}
-	v, err := policy.Open(ctx, p, ref, object)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := c.instances(ctx, v, q, false)
-	if err != nil {
-		return nil, err
-	}
-	groups := group(rows, q.Level)
-	total := len(groups)
-	groups = groups[min(q.Offset, len(groups)):]
-	groups = groups[:min(q.Limit, len(groups))]
-	metadata, err := c.metadataOf(ctx, v, groups)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]map[string]any, len(groups))
-	for i, g := range groups {
-		out[i] = g.object(q.Level, metadata[g.first.sop], base)
-	}
-	err = c.record(ctx, p, v, audit.Event{Action: audit.ActionStudiesQueried, Object: object,
-		After: map[string]any{"level": []string{"study", "series", "instance"}[q.Level], "match": q.Match,
-			"results": len(out), "total": total}})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// match is one study, series or instance of a search, folded from its
-// instance rows.
-type match struct {
-	first      stored // the first instance: its metadata gives the level's attributes
-	series     map[string]bool
-	instances  int
-	modalities []string
-}
-
-// group folds instance rows into one match per study, series or instance,
-// in row order.
-func group(rows []stored, level Level) []*match {
-	var out []*match
-	index := map[string]*match{}
-	for _, r := range rows {
-		key := r.study
-		switch level {
-		case SeriesLevel:
-			key = r.series
-		case InstanceLevel:
-			key = r.sop
-		}
-		m := index[key]
-		if m == nil {
-			m = &match{first: r, series: map[string]bool{}}
-			index[key] = m
-			out = append(out, m)
-		}
-		m.series[r.series] = true
-		m.instances++
-		if r.modality != "" && !slices.Contains(m.modalities, r.modality) {
-			m.modalities = append(m.modalities, r.modality)
-		}
-	}
-	return out
-}
-
-// object is the DICOM JSON of a match: the level's attributes from the
-// first instance's metadata, the counts, and its RetrieveURL.
-func (m *match) object(level Level, metadata map[string]json.RawMessage, base string) map[string]any {
-	o := map[string]any{}
-	for _, t := range levelTags[level] {
-		if v, ok := metadata[t]; ok {
-			o[t] = v
-		}
-	}
-	r := m.first
-	url := base + "/studies/" + r.study
-	if level >= SeriesLevel {
-		url += "/series/" + r.series
-	}
-	if level == InstanceLevel {
-		url += "/instances/" + r.sop
-	}
-	o["00081190"] = dicomValue("UR", url)
-	switch level {
-	case StudyLevel:
-		o["00080061"] = dicomValue("CS", m.modalities...)
-		o["00201206"] = dicomNumber("IS", len(m.series))
-		o["00201208"] = dicomNumber("IS", m.instances)
-	case SeriesLevel:
-		o["00201209"] = dicomNumber("IS", m.instances)
-	}
-	return o
-}
-
-// metadataOf reads the metadata of each match's first instance, as the
-// view shows it.
-func (c *Catalog) metadataOf(ctx context.Context, v *View, ms []*match) (map[string]map[string]json.RawMessage, error) {
-	out := map[string]map[string]json.RawMessage{}
-	if v.Rewrite != nil {
-		for _, m := range ms {
-			md, err := c.metadata(ctx, v, &m.first)
-			if err != nil {
-				return nil, err
-			}
-			out[m.first.sop] = md
-		}
-		return out, nil
-	}
-	err := c.db.Read(ctx, func(r *db.Reader) error {
-		for _, m := range ms {
-			var raw []byte
-			if err := r.QueryRow(ctx, selectMetadata, v.Scope.Trial, m.first.sop).Scan(&raw); err != nil {
-				return fmt.Errorf("catalog: read metadata of %s: %w", m.first.sop, err)
-			}
-			var md map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &md); err != nil {
-				return fmt.Errorf("catalog: instance %s: stored metadata: %w", m.first.sop, err)
-			}
-			out[m.first.sop] = md
-		}
-		return nil
-	})
-	return out, err
-}
-
-const selectMetadata = `SELECT metadata FROM instances WHERE trial_id = $1 AND sop_uid = $2`
-
-type jsonValue struct {
-	VR    string `json:"vr"`
-	Value []any  `json:"Value,omitempty"`
-}
-
-func dicomValue(vr string, vs ...string) jsonValue {
-	v := jsonValue{VR: vr}
-	for _, s := range vs {
-		v.Value = append(v.Value, s)
-	}
-	return v
-}
-
-func dicomNumber(vr string, n int) jsonValue { return jsonValue{VR: vr, Value: []any{n}} }
-
-// Metadata returns the DICOM JSON metadata of every instance of a series
-// (WADO-RS) in the view that policy opens for ref, recorded as a
-// retrieval.
-func (c *Catalog) Metadata(ctx context.Context, p *auth.Principal, policy Policy, ref, study, series string) ([]map[string]json.RawMessage, error) {
-	v, err := policy.Open(ctx, p, ref, audit.Object{Type: "dicomweb", ID: "series/" + series})
-	if err != nil {
-		return nil, err
-	}
-	rows, err := c.instances(ctx, v, Query{Study: study, Series: series}, v.Rewrite == nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, trialgate.Errorf(trialgate.ENotFound, "no series %s in study %s of this view", series, study)
-	}
-	out := make([]map[string]json.RawMessage, len(rows))
-	for i := range rows {
-		if out[i], err = c.metadata(ctx, v, &rows[i]); err != nil {
-			return nil, err
-		}
-	}
-	err = c.record(ctx, p, v, audit.Event{Action: audit.ActionInstanceRetrieved,
-		Object: audit.Object{Type: "series", ID: series}, After: map[string]any{"what": "metadata", "instances": len(rows)}})
-	return out, err
-}
-
-// Retrieve opens one instance (WADO-RS) of the view that policy opens for
-// ref, recorded as a retrieval before any byte is sent. The reader verifies
-// the stored object's hash as it is read, and fails on a mismatch. size is
-// the object's length, or -1 when the view rewrites it.
-func (c *Catalog) Retrieve(ctx context.Context, p *auth.Principal, policy Policy, ref, study, series, sop string) (rc io.ReadCloser, size int64, err error) {
-	v, err := policy.Open(ctx, p, ref, audit.Object{Type: "dicomweb", ID: "instance/" + sop})
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := c.instances(ctx, v, Query{Study: study, Series: series, Match: map[string]string{"sop_uid": sop}}, false)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(rows) == 0 {
-		return nil, 0, trialgate.Errorf(trialgate.ENotFound, "no instance %s in series %s of study %s", sop, series, study)
-	}
-	r := &rows[0]
-	key, err := r.key()
-	if err != nil {
-		return nil, 0, err
-	}
-	o, err := c.store.Stat(ctx, key)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := c.record(ctx, p, v, audit.Event{Action: audit.ActionInstanceRetrieved,
-		Object: audit.Object{Type: "instance", ID: sop}, After: map[string]any{"what": "instance", "object_sha256": r.objectSHA}}); err != nil {
-		return nil, 0, err
-	}
-	if v.Rewrite == nil {
-		rc, err := c.store.Get(ctx, key)
-		return rc, o.Size, err
-	}
-	obj, closer, err := c.open(ctx, v, r)
-	if err != nil {
-		return nil, 0, err
-	}
-	return rewritten(obj, closer, v.Rewrite), -1, nil
-}
-
-// rewritten streams obj (its header already rewritten) through a pipe:
-// the header re-encoded, Pixel Data copied from the stored object, the
-// elements after it rewritten too.
-func rewritten(obj *dicom.Object, src io.Closer, rewrite func(*dicom.Dataset) error) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := obj.Write(pw, rewrite)
-		src.Close()
-		pw.CloseWithError(err)
-	}()
-	return pr
 }

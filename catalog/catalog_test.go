@@ -19,6 +19,7 @@ import (
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/dbtest"
 	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/dicom/render"
 	"github.com/trialgate/trialgate/ingest"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/fs"
@@ -149,6 +150,26 @@ func stringOf(t *testing.T, attr json.RawMessage) string {
 	return s
 }
 
+// asStored sends every instance in the syntax it is stored in.
+func asStored(s dicom.Syntax) (dicom.Syntax, bool) { return s, true }
+
+// retrieveOne retrieves the one instance of sel through policy: its
+// bytes and the size the catalogue announced.
+func retrieveOne(ctx context.Context, f *fixture, policy catalog.Policy, sel catalog.Selection) ([]byte, int64, error) {
+	r, err := f.cat.Retrieve(ctx, f.qc, policy, "TC", sel, asStored)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []byte
+	size := int64(0)
+	err = r.Each(ctx, func(p catalog.Part, body io.Reader) error {
+		b, err := io.ReadAll(body)
+		out, size = b, p.Size
+		return err
+	})
+	return out, size, err
+}
+
 // pixelData returns an object's bytes from its top-level Pixel Data tag on.
 func pixelData(t *testing.T, b []byte) []byte {
 	t.Helper()
@@ -170,13 +191,14 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 	view := blinded{db: f.db, submission: f.subs[0].Submission}
 	a, b := f.subs[0], f.subs[1]
 
-	q := catalog.Query{Level: catalog.StudyLevel, Match: map[string]string{}, Limit: 10}
-	found, err := f.cat.Search(ctx, f.qc, view, "TC", q, "/base")
+	q := catalog.Query{Level: catalog.StudyLevel, Limit: 10}
+	res, err := f.cat.Search(ctx, f.qc, view, "TC", q, "/base")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(found) != 1 {
-		t.Fatalf("search: %d studies, want only the view's one", len(found))
+	found := res.Matches
+	if len(found) != 1 || res.Total != 1 {
+		t.Fatalf("search: %d studies (total %d), want only the view's one", len(found), res.Total)
 	}
 	js, _ := json.Marshal(found[0])
 	var study map[string]json.RawMessage
@@ -188,7 +210,7 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 		t.Errorf("search result PatientID %q, want the rewritten %q", got, caseCode)
 	}
 
-	md, err := f.cat.Metadata(ctx, f.qc, view, "TC", a.StudyInstanceUID, a.SeriesInstanceUID)
+	md, err := f.cat.Metadata(ctx, f.qc, view, "TC", catalog.Selection{Study: a.StudyInstanceUID, Series: a.SeriesInstanceUID}, "/base")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,27 +218,18 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 		stringOf(t, md[0]["00080018"]) != a.SOPInstanceUID {
 		t.Errorf("metadata %v, want the instance with its rewritten patient", md)
 	}
-	if _, err := f.cat.Metadata(ctx, f.qc, view, "TC", b.StudyInstanceUID, b.SeriesInstanceUID); trialgate.ErrorCode(err) != trialgate.ENotFound {
+	if _, err := f.cat.Metadata(ctx, f.qc, view, "TC", catalog.Selection{Study: b.StudyInstanceUID, Series: b.SeriesInstanceUID}, "/base"); trialgate.ErrorCode(err) != trialgate.ENotFound {
 		t.Errorf("metadata of a series outside the view: %v, want not found", err)
 	}
 
 	// As stored, through the QC view; rewritten, through the test view.
 	qcView := catalog.QCView(f.db)
-	rc, size, err := f.cat.Retrieve(ctx, f.qc, qcView, "TC", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, err := io.ReadAll(rc)
-	rc.Close()
+	selA := catalog.Selection{Study: a.StudyInstanceUID, Series: a.SeriesInstanceUID, Instance: a.SOPInstanceUID}
+	stored, size, err := retrieveOne(ctx, f, qcView, selA)
 	if err != nil || int64(len(stored)) != size {
 		t.Fatalf("QC view retrieve: %d bytes of %d: %v", len(stored), size, err)
 	}
-	rc, size, err = f.cat.Retrieve(ctx, f.qc, view, "TC", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
+	got, size, err := retrieveOne(ctx, f, view, selA)
 	if err != nil || size != -1 {
 		t.Fatalf("rewritten retrieve: size %d: %v", size, err)
 	}
@@ -233,7 +246,8 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 	if !bytes.Equal(pixelData(t, got), pixelData(t, stored)) {
 		t.Error("the rewritten object's Pixel Data differs from the stored object's")
 	}
-	if _, _, err := f.cat.Retrieve(ctx, f.qc, view, "TC", b.StudyInstanceUID, b.SeriesInstanceUID, b.SOPInstanceUID); trialgate.ErrorCode(err) != trialgate.ENotFound {
+	selB := catalog.Selection{Study: b.StudyInstanceUID, Series: b.SeriesInstanceUID, Instance: b.SOPInstanceUID}
+	if _, _, err := retrieveOne(ctx, f, view, selB); trialgate.ErrorCode(err) != trialgate.ENotFound {
 		t.Errorf("retrieve outside the view: %v, want not found", err)
 	}
 
@@ -247,12 +261,7 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 	if err := os.WriteFile(path, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rc, _, err = f.cat.Retrieve(ctx, f.qc, view, "TC", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.ReadAll(rc)
-	rc.Close()
+	_, _, err = retrieveOne(ctx, f, view, selA)
 	if !errors.Is(err, storage.ErrCorrupt) {
 		t.Errorf("reading a corrupt object through a rewriting view: %v, want ErrCorrupt", err)
 	}
@@ -286,5 +295,90 @@ func TestPolicyScopesAndRewrites(t *testing.T) {
 	// their instance (the refused and missing ones record nothing).
 	if counts["dicomweb.queried"] != 1 || counts["instance.retrieved"] != 4 || counts["denied"] != 1 {
 		t.Errorf("recorded %v, want 1 search, 4 retrievals, 1 refusal", counts)
+	}
+}
+
+// Frames, rendered images, bulk data and metadata go through the view too:
+// inside it they come from the stored object (with the rewritten header),
+// outside it they are not found, and each access is recorded.
+func TestFramesRenderBulkThroughView(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	view := blinded{db: f.db, submission: f.subs[0].Submission}
+	a, b := f.subs[0], f.subs[1]
+	selA := catalog.Selection{Study: a.StudyInstanceUID, Series: a.SeriesInstanceUID, Instance: a.SOPInstanceUID}
+	selB := catalog.Selection{Study: b.StudyInstanceUID, Series: b.SeriesInstanceUID, Instance: b.SOPInstanceUID}
+	octets := func(s dicom.Syntax) (string, bool, bool) { return "application/octet-stream", false, !s.Encapsulated }
+
+	frames := func(policy catalog.Policy, sel catalog.Selection) ([][]byte, error) {
+		fs, err := f.cat.Frames(ctx, f.qc, policy, "TC", sel, nil, octets)
+		if err != nil {
+			return nil, err
+		}
+		defer fs.Close()
+		var out [][]byte
+		err = fs.Each(ctx, func(_ int, r io.Reader) error {
+			b, err := io.ReadAll(r)
+			out = append(out, b)
+			return err
+		})
+		return out, err
+	}
+	viewed, err := frames(view, selA)
+	if err != nil || len(viewed) == 0 {
+		t.Fatalf("frames through the view: %v", err)
+	}
+	stored, err := frames(catalog.QCView(f.db), selA)
+	if err != nil || len(stored) != len(viewed) || !bytes.Equal(stored[0], viewed[0]) {
+		t.Fatalf("frames through the QC view differ: %v", err)
+	}
+	if _, err := frames(view, selB); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("frames outside the view: %v, want not found", err)
+	}
+	if _, err := f.cat.Frames(ctx, f.qc, view, "TC", selA, []int{99}, octets); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("frame 99: %v, want not found", err)
+	}
+	if _, err := f.cat.Frames(ctx, f.qc, view, "TC", selA, nil, func(dicom.Syntax) (string, bool, bool) { return "", false, false }); trialgate.ErrorCode(err) != trialgate.ENotAcceptable {
+		t.Errorf("frames nobody accepts: %v, want not acceptable", err)
+	}
+
+	img, err := f.cat.Render(ctx, f.qc, view, "TC", catalog.Selection{Study: a.StudyInstanceUID}, 0, render.Options{Viewport: render.Viewport{Width: 32, Height: 32}})
+	if err != nil || img.Bounds().Dx() > 32 || img.Bounds().Dy() > 32 {
+		t.Errorf("study thumbnail through the view: %v, %v", img, err)
+	}
+	if _, err := f.cat.Render(ctx, f.qc, view, "TC", selB, 1, render.Options{}); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("render outside the view: %v, want not found", err)
+	}
+	if _, _, err := f.cat.BulkData(ctx, f.qc, view, "TC", selA, "00100010"); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("bulk data of a text attribute: %v, want not found", err)
+	}
+	if _, _, err := f.cat.BulkData(ctx, f.qc, view, "TC", selA, "../x"); trialgate.ErrorCode(err) != trialgate.EInvalid {
+		t.Errorf("malformed bulk data path: %v, want invalid", err)
+	}
+	if _, err := f.cat.Metadata(ctx, f.qc, view, "TC", catalog.Selection{Study: "1.02"}, "/base"); trialgate.ErrorCode(err) != trialgate.EInvalid {
+		t.Errorf("metadata of an invalid UID: %v, want invalid", err)
+	}
+
+	if err := f.db.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	err = f.db.AuditRecords(ctx, audit.Filter{Chains: []string{"trial/TC"}}, func(r *audit.Record) error {
+		e, err := audit.Decode(r.Entry)
+		if err != nil || e.Action != audit.ActionInstanceRetrieved {
+			return err
+		}
+		var after struct{ What string }
+		json.Unmarshal(e.After.(json.RawMessage), &after)
+		kinds[after.What]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two Pixel Data reads (view, QC view) and one thumbnail; the refused,
+	// missing and unacceptable ones record nothing.
+	if kinds["pixel data"] != 2 || kinds["rendered"] != 1 || kinds["bulkdata"] != 0 {
+		t.Errorf("recorded %v", kinds)
 	}
 }

@@ -86,8 +86,9 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// A 1 GiB multi-frame instance ingests, streamed end to end, with the
-// gateway's peak RSS under 128 MiB (DESIGN.md section 8).
+// A 1 GiB multi-frame instance ingests and is retrieved (WADO-RS study,
+// converted, frames), streamed end to end, with the gateway's peak RSS
+// under 128 MiB (DESIGN.md section 8).
 func TestOneGiBInstanceMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uploads 1 GiB")
@@ -131,6 +132,48 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 				size, time.Since(start).Round(time.Millisecond), peak>>20, before>>20)
 			if peak >= 128<<20 {
 				t.Errorf("peak RSS %d MiB, budget 128 MiB", peak>>20)
+			}
+
+			// Retrieved back as a study, as stored and converted to
+			// implicit VR, and by frames: streamed too.
+			var stored struct {
+				Instances []struct {
+					SOP    string `json:"sop_instance_uid"`
+					Study  string `json:"study_instance_uid"`
+					Series string `json:"series_instance_uid"`
+				}
+			}
+			do(t, "GET", p.base+"/api/v1/submissions/"+subID, uma, "", nil).json(t, &stored)
+			if len(stored.Instances) != 1 {
+				t.Fatalf("submission holds %d instances", len(stored.Instances))
+			}
+			in := stored.Instances[0]
+			quinn := token(t, p.base, "quinn")
+			study := p.base + "/dicomweb/trials/T-E2E/studies/" + in.Study
+			instanceURL := study + "/series/" + in.Series + "/instances/" + in.SOP
+			for _, get := range []struct{ url, accept string }{
+				{study, `multipart/related; type="application/dicom"; transfer-syntax=*`},
+				{study, `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`},
+				{instanceURL + "/frames/1,1024,2048", `multipart/related; type="application/octet-stream"`},
+			} {
+				req, _ := http.NewRequest("GET", get.url, nil)
+				req.Header.Set("Authorization", "Bearer "+quinn)
+				req.Header.Set("Accept", get.accept)
+				start := time.Now()
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || n < 3*512*512*2 {
+					t.Fatalf("GET %s (%s): %d, %d bytes: %v", get.url, get.accept, resp.StatusCode, n, err)
+				}
+				peak := peakRSS(t, p.cmd.Process.Pid)
+				t.Logf("GET %s: %d bytes in %v; gateway peak RSS %d MiB", get.accept, n, time.Since(start).Round(time.Millisecond), peak>>20)
+				if peak >= 128<<20 {
+					t.Errorf("peak RSS %d MiB after %s, budget 128 MiB", peak>>20, get.accept)
+				}
 			}
 		})
 	}

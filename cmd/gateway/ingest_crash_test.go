@@ -150,7 +150,7 @@ func TestKillNineDuringUploads(t *testing.T) {
 			for _, in := range view.Instances {
 				present[in.SOP] = true
 				// No instance without its object.
-				wado(t, p2.base+fmt.Sprintf("/dicomweb/trials/T-E2E/studies/%s/series/%s/instances/%s", in.Study, in.Series, in.SOP), danaTok)
+				wado(t, p2.base+fmt.Sprintf("/dicomweb/trials/T-E2E/studies/%s/series/%s/instances/%s", in.Study, in.Series, in.SOP), danaTok, "")
 			}
 			for sop := range acked {
 				if !present[sop] {

@@ -103,14 +103,16 @@ func testIngest(t *testing.T, g *gateway) {
 	out := t.TempDir()
 	for _, in := range view.Instances {
 		name := byHash[in.Orig]
-		got := wado(t, g.base+fmt.Sprintf("/dicomweb/trials/T-E2E/studies/%s/series/%s/instances/%s", in.Study, in.Series, in.SOP), quinn)
-		obj, err := dicom.Parse(bytes.NewReader(got), dicom.Limits{})
-		if err != nil {
-			t.Fatalf("%s: retrieved object: %v", name, err)
-		}
 		src, err := dicom.Parse(bytes.NewReader(originals[name]), dicom.Limits{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Asked for in the original's transfer syntax (de-identification
+		// keeps it): the object exactly as stored.
+		got := wado(t, g.base+fmt.Sprintf("/dicomweb/trials/T-E2E/studies/%s/series/%s/instances/%s", in.Study, in.Series, in.SOP), quinn, src.Syntax.UID)
+		obj, err := dicom.Parse(bytes.NewReader(got), dicom.Limits{})
+		if err != nil {
+			t.Fatalf("%s: retrieved object: %v", name, err)
 		}
 		// The original's identifiers left nothing behind: not in the
 		// object served, not in the gateway's logs.
@@ -258,11 +260,15 @@ func sha256hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// wado retrieves one instance.
-func wado(t *testing.T, url, token string) []byte {
+// wado retrieves one instance, in the transfer syntax asked for (the
+// server's default when syntax is "").
+func wado(t *testing.T, url, token, syntax string) []byte {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
+	if syntax != "" {
+		req.Header.Set("Accept", `multipart/related; type="application/dicom"; transfer-syntax=`+syntax)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/trialgate/trialgate/api"
@@ -29,6 +29,8 @@ type serveConfig struct {
 	maxUpload int64
 	auth      auth.Config
 	ingest    ingestFlags
+	publicURL string
+	cors      listFlag
 }
 
 func serveCmd(ctx context.Context, env *environment, args []string) error {
@@ -52,12 +54,16 @@ func serveCmd(ctx context.Context, env *environment, args []string) error {
 // parseServe reads serve's flags and environment.
 func parseServe(env *environment, args []string) (serveConfig, error) {
 	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := env.flags("serve", `usage: gateway serve [--addr 127.0.0.1:8080] [storage flags] [flags]
+Runs the gateway: the HTTP API and DICOMweb. A place that holds no store yet
+gets a new one (the log says where).`)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
 	cfg.backends.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBody, "largest JSON request body, in bytes")
 	fs.Int64Var(&cfg.maxUpload, "max-upload", api.DefaultMaxUpload, "largest STOW-RS request body, in bytes")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL clients reach the gateway by, for DICOMweb RetrieveURL and BulkDataURI (default: each request's scheme and Host)")
+	fs.Var(&cfg.cors, "cors-origin", "an origin whose browser scripts may call the API and DICOMweb, e.g. a web viewer's (repeatable or comma-separated; * for any)")
 	cfg.ingest.register(fs)
 	cfg.auth = auth.DefaultConfig()
 	registerAuthFlags(fs, &cfg.auth)
@@ -86,11 +92,14 @@ type Main struct {
 
 // Open connects the backends, migrates, and starts listening.
 func (m *Main) Open(ctx context.Context) error {
-	d, err := m.cfg.backends.openDB(ctx, m.log, m.guards...)
+	d, created, err := m.cfg.backends.openDB(ctx, m.log, createStore, m.guards...)
 	if err != nil {
 		return err
 	}
 	m.db = d
+	if created {
+		m.log.Info("created a new TrialGate store", "store", m.cfg.backends.where())
+	}
 	if m.store, err = m.cfg.backends.openStore(ctx); err != nil {
 		return err
 	}
@@ -102,7 +111,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.api, err = api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Trials: trials, Ingest: pipeline,
 		Catalog: catalog.New(d, m.store, dicom.Limits{}), Audit: trail.New(d), Logger: m.log,
-		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload})
+		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload, PublicURL: m.cfg.publicURL, CORSOrigins: m.cfg.cors})
 	if err != nil {
 		return err
 	}
@@ -149,6 +158,21 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Close() error {
 	if m.db != nil {
 		return m.db.Close()
+	}
+	return nil
+}
+
+// listFlag is a flag that may be given several times, each value a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
 	}
 	return nil
 }
