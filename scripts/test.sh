@@ -9,10 +9,14 @@
 #   as a separate process (AGPL: never linked into our binary) on a random
 #   local port with a throw-away data folder; TRIALGATE_TEST_S3_* point the
 #   tests at it. It is stopped and its data removed when the script exits.
+# - Debian packages of the independent peers the tests use (dcmtk,
+#   dicom3tools, Orthanc with its DICOMweb plugin, Node.js), installed with
+#   apt-get when missing, and interop/js's npm packages (npm ci, kept in
+#   interop/js/node_modules until its package-lock.json changes).
 # - go vet, a gofmt check, then go test.
 #
-# With CI=true a service that cannot be provided fails the run; otherwise
-# the script warns and the tests that need it skip.
+# With CI=true a service or tool that cannot be provided fails the run;
+# otherwise the script warns and the tests that need it skip.
 # TRIALGATE_TEST_PACKAGES narrows the packages checked (default ./...).
 set -euo pipefail
 
@@ -190,14 +194,23 @@ else
 	required "MinIO could not be built"
 fi
 
-# ---- DICOM tools -----------------------------------------------------------
+# ---- peers from Debian ------------------------------------------------------
 
-# dciodvfy (dicom3tools) and dcmdump (dcmtk) are independent peers that
-# check the de-identified objects; Debian packages, installed when missing
-# and the script runs as root.
+# Independent programs the tests hold the gateway to, installed with
+# apt-get when missing and the script runs as root:
+# - dciodvfy (dicom3tools) and dcmtk check the de-identified objects;
+# - Orthanc with its DICOMweb plugin retrieves a study from the gateway, and
+#   Node.js runs the dicomweb-client library against it
+#   (cmd/gateway/interop_test.go).
+have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
 command -v dciodvfy >/dev/null || missing+=(dicom3tools)
 command -v dcmdump >/dev/null || missing+=(dcmtk)
+command -v Orthanc >/dev/null || [[ -x /usr/sbin/Orthanc ]] || missing+=(orthanc)
+have_deb orthanc-dicomweb || missing+=(orthanc-dicomweb)
+command -v node >/dev/null || missing+=(nodejs)
+# NodeSource's nodejs carries its own npm (and conflicts with Debian's).
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]} > 0)) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -207,6 +220,40 @@ if ((${#missing[@]} > 0)) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/nul
 fi
 command -v dciodvfy >/dev/null || required "dciodvfy (Debian package dicom3tools) is not installed"
 command -v dcmdump >/dev/null || required "dcmdump (Debian package dcmtk) is not installed"
+command -v Orthanc >/dev/null || [[ -x /usr/sbin/Orthanc ]] || required "Orthanc (Debian package orthanc) is not installed"
+have_deb orthanc-dicomweb || required "the Orthanc DICOMweb plugin (Debian package orthanc-dicomweb) is not installed"
+
+# ---- the JavaScript DICOMweb client -------------------------------------------
+
+# interop/js's packages, pinned by its package-lock.json, installed with
+# npm ci into interop/js/node_modules (git-ignored) and kept there: a stamp
+# of the lock file's hash skips npm ci until the lock file changes. A lock
+# serialises concurrent runs.
+npm_ci() {
+	local js=$ROOT/interop/js sum
+	local stamp=$js/node_modules/.trialgate-lock.sha256
+	mkdir -p "$ROOT/.cache"
+	exec 8>"$ROOT/.cache/npm.lock"
+	flock 8
+	sum=$(sha256sum "$js/package-lock.json" | cut -d ' ' -f 1)
+	if [[ -f $stamp && $(<"$stamp") == "$sum" ]]; then
+		exec 8>&-
+		return 0
+	fi
+	log "npm ci in interop/js"
+	local rc=0
+	(cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) || rc=$?
+	if ((rc == 0)); then
+		printf '%s\n' "$sum" >"$stamp"
+	fi
+	exec 8>&-
+	return "$rc"
+}
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	npm_ci || required "npm ci in interop/js failed"
+else
+	required "Node.js and npm (Debian packages nodejs, npm) are not installed"
+fi
 
 # ---- tests ---------------------------------------------------------------
 
