@@ -3,11 +3,13 @@ package api_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trialgate/trialgate/dicom"
@@ -66,5 +68,60 @@ func benchmarkSTOW(b *testing.B, benchFile string) {
 		if resp.StatusCode != http.StatusOK {
 			b.Fatalf("STOW: %d", resp.StatusCode)
 		}
+	}
+}
+
+// BenchmarkDICOMweb times the QC view's answers over HTTP on the real
+// files: a trial-wide QIDO-RS search that must read every header
+// (PatientID is not a column), a study retrieve as stored and converted
+// to implicit VR, and a frames read.
+func BenchmarkDICOMweb(b *testing.B) {
+	files := realFiles(b)
+	f := newIngestFixture(b, "T-BWEB", realClasses)
+	sub := f.submission(b, f.uploader, "S1", "BENCH-1", "BL")
+	var bodies [][]byte
+	for i := 1; i <= 6; i++ {
+		bodies = append(bodies, files[fmt.Sprintf("%d.dcm", i)])
+	}
+	if res := f.stow(b, "/dicomweb/submissions/"+sub+"/studies", f.uploader, "", dicomParts(bodies...)); res.status != http.StatusOK {
+		b.Fatalf("STOW: %d %s", res.status, res.raw)
+	}
+	v := f.view(b, sub, f.qc)
+	var ct struct{ study, series, sop string }
+	for _, in := range v.Instances {
+		if strings.HasPrefix(in.SOP, "2.25.") && in.Status == "released" {
+			ct.study, ct.series, ct.sop = in.Study, in.Series, in.SOP
+		}
+	}
+	get := func(b *testing.B, path, accept string) int64 {
+		req, _ := http.NewRequest("GET", f.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.qc)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return n
+	}
+	base := "/dicomweb/trials/T-BWEB"
+	study := base + "/studies/" + ct.study
+	for _, bm := range []struct{ name, path, accept string }{
+		{"qido-patientid", base + "/instances?PatientID=BENCH-1", "application/dicom+json"},
+		{"study-as-stored", study, `multipart/related; type="application/dicom"; transfer-syntax=*`},
+		{"study-implicit", study, `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`},
+		{"frames", study + "/series/" + ct.series + "/instances/" + ct.sop + "/frames/1", `multipart/related; type="application/octet-stream"`},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(get(b, bm.path, bm.accept))
+			b.ResetTimer()
+			for range b.N {
+				get(b, bm.path, bm.accept)
+			}
+		})
 	}
 }

@@ -86,8 +86,16 @@ func (s *Service) allowed(ctx context.Context, p *auth.Principal, trial, what st
 			case slices.Contains(readers, g.Role):
 				if c := audit.ChainOf(g.Trial); !seen[c] {
 					seen[c] = true
-					sel.chains, sel.role = append(sel.chains, c), g.Role
-					sel.scopes = append(sel.scopes, db.TrialScope(g.Trial))
+					// A grant may name a trial not defined yet: its chain
+					// is not read, and recording the read must not start it.
+					started, err := s.db.ChainStarted(ctx, db.TrialScope(g.Trial))
+					if err != nil {
+						return selection{}, fmt.Errorf("trail: look up trial %s: %w", g.Trial, err)
+					}
+					if started {
+						sel.chains, sel.role = append(sel.chains, c), g.Role
+						sel.scopes = append(sel.scopes, db.TrialScope(g.Trial))
+					}
 				}
 			case g.Role == auth.Admin:
 				if !seen[audit.SystemChain] {
@@ -103,6 +111,12 @@ func (s *Service) allowed(ctx context.Context, p *auth.Principal, trial, what st
 		return sel, nil
 	}
 	if err := checkTrial(trial); err != nil {
+		return selection{}, err
+	}
+	// A trial that does not exist is "no trial", whoever asks, its refusal
+	// on the system chain: reading its chain would find nothing, and
+	// recording the read would start it.
+	if err := auth.Exists(ctx, s.db, p, db.TrialScope(trial), audit.Object{Type: "chain", ID: audit.ChainOf(trial)}); err != nil {
 		return selection{}, err
 	}
 	for _, g := range p.Grants {

@@ -172,3 +172,40 @@ func TestVerifyRecorded(t *testing.T) {
 		t.Errorf("an uploader's verify: %v, want forbidden", err)
 	}
 }
+
+// A grant may name a trial that is not defined yet: reading the trail, as
+// a whole or that trial's, starts no chain for it; asked for by name it is
+// "no trial", refused on the system chain.
+func TestQueryStartsNoChain(t *testing.T) {
+	ctx := context.Background()
+	d, _ := dbtest.OpenSQLite(t, nil)
+	if err := d.Record(ctx, audit.System("test"), db.TrialScope("T1"), audit.Event{Action: audit.ActionLogin}); err != nil {
+		t.Fatal(err)
+	}
+	svc := trail.New(d)
+	ines := person("ines", auth.Grant{Role: auth.Inspector, Trial: "T1"}, auth.Grant{Role: auth.Inspector, Trial: "T9"})
+	if _, err := svc.Query(ctx, ines, trail.Request{Format: audit.JSONL}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Query(ctx, ines, trail.Request{Trial: "T9", Format: audit.JSONL}); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("query of trial T9: %v, want not found", err)
+	}
+	if _, err := svc.Verify(ctx, ines, "T9"); trialgate.ErrorCode(err) != trialgate.ENotFound {
+		t.Errorf("verify of trial T9: %v, want not found", err)
+	}
+	if err := d.WaitChained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chains, err := d.Chains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chains {
+		if c == audit.ChainOf("T9") {
+			t.Errorf("reading the trail started chain %s: %v", c, chains)
+		}
+	}
+	if n := uses(t, d, audit.ActionAuditQueried, "ines")[audit.ChainOf("T1")]; n != 1 {
+		t.Errorf("queries recorded on T1: %d, want 1", n)
+	}
+}
