@@ -41,7 +41,7 @@ type fixture struct {
 	subs    [2]ingest.Stored
 }
 
-func realFile(t *testing.T, name string) []byte {
+func realFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "real", name))
 	if err != nil {
@@ -53,7 +53,7 @@ func realFile(t *testing.T, name string) []byte {
 	return b
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	d, _ := dbtest.OpenSQLite(t, nil)
@@ -380,5 +380,30 @@ func TestFramesRenderBulkThroughView(t *testing.T) {
 	// missing and unacceptable ones record nothing.
 	if kinds["pixel data"] != 2 || kinds["rendered"] != 1 || kinds["bulkdata"] != 0 {
 		t.Errorf("recorded %v", kinds)
+	}
+}
+
+// BenchmarkRetrieve compares a retrieval through the QC view (the stored
+// object, streamed) with one through a rewriting view (header parsed,
+// rewritten and re-encoded, Pixel Data copied), side by side: the reader
+// view is such a view.
+func BenchmarkRetrieve(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	a := f.subs[0]
+	sel := catalog.Selection{Study: a.StudyInstanceUID, Series: a.SeriesInstanceUID, Instance: a.SOPInstanceUID}
+	for _, bm := range []struct {
+		name   string
+		policy catalog.Policy
+	}{{"as-stored", catalog.QCView(f.db)}, {"rewritten", blinded{db: f.db, submission: a.Submission}}} {
+		b.Run(bm.name, func(b *testing.B) {
+			for range b.N {
+				got, _, err := retrieveOne(ctx, f, bm.policy, sel)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(got)))
+			}
+		})
 	}
 }

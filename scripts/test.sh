@@ -275,4 +275,13 @@ if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	log "fuzzing (brief)"
 	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 400000x -fuzzminimizetime 200x ./dicom/
 	go test -run '^$' -fuzz '^FuzzReadParts$' -fuzztime 100000x -fuzzminimizetime 200x ./api/
+	# DICOMweb: the QIDO-RS query, frame list and bulk data path parsers,
+	# Accept negotiation; frames, rendering and decoding of stored objects.
+	go test -run '^$' -fuzz '^FuzzParseQuery$' -fuzztime 50000x -fuzzminimizetime 200x ./catalog/
+	go test -run '^$' -fuzz '^FuzzNegotiate$' -fuzztime 100000x -fuzzminimizetime 200x ./api/
+	go test -run '^$' -fuzz '^FuzzReadFrames$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/
+	go test -run '^$' -fuzz '^FuzzImage$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/render/
+	go test -run '^$' -fuzz '^FuzzRLE$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/codec/
+	go test -run '^$' -fuzz '^FuzzJPEGLossless$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/codec/
+	go test -run '^$' -fuzz '^FuzzUIDProblem$' -fuzztime 100000x -fuzzminimizetime 200x ./ingest/
 fi
