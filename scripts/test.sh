@@ -284,4 +284,7 @@ if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	go test -run '^$' -fuzz '^FuzzRLE$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/codec/
 	go test -run '^$' -fuzz '^FuzzJPEGLossless$' -fuzztime 100000x -fuzzminimizetime 200x ./dicom/codec/
 	go test -run '^$' -fuzz '^FuzzUIDProblem$' -fuzztime 100000x -fuzzminimizetime 200x ./ingest/
+	# Reads: the read design (part of a trial definition) and a reader's values.
+	go test -run '^$' -fuzz '^FuzzParseDesign$' -fuzztime 50000x -fuzzminimizetime 200x ./reads/
+	go test -run '^$' -fuzz '^FuzzValidate$' -fuzztime 100000x -fuzzminimizetime 200x ./reads/
 fi
