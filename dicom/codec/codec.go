@@ -17,7 +17,6 @@ const (
 
 // Tags of the Image Pixel module (PS3.3 C.7.6.3) that dicom does not name.
 const (
-	tagPhotometric         = dicom.Tag(0x00280004)
 	tagPlanarConfiguration = dicom.Tag(0x00280006)
 	tagBitsStored          = dicom.Tag(0x00280101)
 	tagExtendedOffsetTable = dicom.ExtendedOffsetTable
@@ -91,8 +90,8 @@ func NativeHeader(ds *dicom.Dataset, s dicom.Syntax) *dicom.Dataset {
 	out := &dicom.Dataset{Elements: slices.Clone(ds.Elements)}
 	out.Remove(tagExtendedOffsetTable)
 	out.Remove(tagExtendedOffsetLens)
-	if ds.String(tagPhotometric) == "YBR_FULL_422" {
-		out.SetString(tagPhotometric, "CS", "YBR_FULL")
+	if ds.String(dicom.PhotometricInterpretation) == "YBR_FULL_422" {
+		out.SetString(dicom.PhotometricInterpretation, "CS", "YBR_FULL")
 	}
 	if u := uid(s); u == jpegLossless || u == jpegLosslessSV1 {
 		if v, _ := intAttr(ds, dicom.SamplesPerPixel, 1); v > 1 {

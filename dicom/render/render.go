@@ -172,14 +172,14 @@ func errMalformed(format string, args ...any) error {
 // and the functional groups (C.7.6.16) that Image reads.
 const (
 	tagSamplesPerPixel          = dicom.SamplesPerPixel
-	tagPhotometric              = dicom.Tag(0x00280004)
+	tagPhotometric              = dicom.PhotometricInterpretation
 	tagPlanarConfiguration      = dicom.Tag(0x00280006)
 	tagRows                     = dicom.Rows
 	tagColumns                  = dicom.Columns
 	tagBitsAllocated            = dicom.BitsAllocated
 	tagBitsStored               = dicom.Tag(0x00280101)
 	tagHighBit                  = dicom.Tag(0x00280102)
-	tagPixelRepresentation      = dicom.Tag(0x00280103)
+	tagPixelRepresentation      = dicom.PixelRepresentation
 	tagWindowCenter             = dicom.Tag(0x00281050)
 	tagWindowWidth              = dicom.Tag(0x00281051)
 	tagRescaleIntercept         = dicom.Tag(0x00281052)
