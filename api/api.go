@@ -26,6 +26,7 @@ import (
 	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/trial"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 	Trials  *trial.Service
 	Ingest  *ingest.Service
 	Catalog *catalog.Catalog
+	Reads   *reads.Service
 	Audit   *trail.Service
 	Logger  *slog.Logger
 	// MaxBody bounds JSON request bodies; 0 means DefaultMaxBody.
@@ -77,6 +79,7 @@ type Server struct {
 	ingest    *ingest.Service
 	catalog   *catalog.Catalog
 	qcView    catalog.Policy
+	reads     *reads.Service
 	audit     *trail.Service
 	log       *slog.Logger
 	maxBody   int64
@@ -93,8 +96,8 @@ var openapi []byte
 // New returns the server's handler.
 func New(cfg Config) (*Server, error) {
 	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Trials == nil || cfg.Ingest == nil ||
-		cfg.Catalog == nil || cfg.Audit == nil {
-		return nil, errors.New("api: DB, Store, Auth, Trials, Ingest, Catalog and Audit are required")
+		cfg.Catalog == nil || cfg.Reads == nil || cfg.Audit == nil {
+		return nil, errors.New("api: DB, Store, Auth, Trials, Ingest, Catalog, Reads and Audit are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -109,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	// its debug output.
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, trials: cfg.Trials, ingest: cfg.Ingest,
-		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), audit: cfg.Audit, log: cfg.Logger,
+		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), reads: cfg.Reads, audit: cfg.Audit, log: cfg.Logger,
 		maxBody: cfg.MaxBody, maxUpload: cfg.MaxUpload,
 		metrics: newMetrics(cfg.DB.Stats), publicURL: strings.TrimRight(cfg.PublicURL, "/"), cors: cfg.CORSOrigins}
 	if s.publicURL != "" {
@@ -157,37 +160,57 @@ func New(cfg Config) (*Server, error) {
 	authed.POST("/submissions/:id/complete", s.h(s.completeSubmission))
 	authed.POST("/submissions/:id/qc-decision", s.h(s.decideSubmission))
 	authed.POST("/submissions/:id/instances/:sop/review", s.h(s.reviewInstance))
+	authed.POST("/trials/:trial/read-assignments", s.h(s.assignReads))
+	authed.GET("/trials/:trial/read-tasks", s.h(s.trialReadTasks))
+	authed.GET("/trials/:trial/reads", s.h(s.exportReads))
+	authed.GET("/trials/:trial/reads/outcomes", s.h(s.readOutcomes))
+	authed.GET("/trials/:trial/reads/agreement", s.h(s.readAgreement))
+	authed.POST("/trials/:trial/reads/release", s.h(s.releaseReads))
+	authed.GET("/read-tasks", s.h(s.readTasks))
+	authed.GET("/read-tasks/:id", s.h(s.readTask))
+	authed.PUT("/read-tasks/:id/result", s.h(s.saveResult))
+	authed.POST("/read-tasks/:id/sign", s.h(s.signTask))
+	authed.POST("/read-tasks/:id/reassign", s.h(s.reassignTask))
 
 	web := e.Group("/dicomweb", s.authenticate)
 	web.POST("/submissions/:id/studies", s.h(s.stowSubmission))
-	qc := web.Group("/trials/:trial")
+	qc := web.Group("/trials/:trial", useView(&dicomView{policy: s.qcView, prefix: "/dicomweb/trials/", ref: trialID}))
 	qc.POST("/studies", s.h(s.stowTrial))
-	qc.GET("/studies", s.h(s.qido(catalog.StudyLevel)))
-	qc.GET("/series", s.h(s.qido(catalog.SeriesLevel)))
-	qc.GET("/instances", s.h(s.qido(catalog.InstanceLevel)))
-	study := "/studies/:study"
-	qc.GET(study, s.h(s.retrieve))
-	qc.GET(study+"/metadata", s.h(s.metadata))
-	qc.GET(study+"/thumbnail", s.h(s.rendered(true)))
-	qc.GET(study+"/series", s.h(s.qido(catalog.SeriesLevel)))
-	qc.GET(study+"/instances", s.h(s.qido(catalog.InstanceLevel)))
-	series := study + "/series/:series"
-	qc.GET(series, s.h(s.retrieve))
-	qc.GET(series+"/metadata", s.h(s.metadata))
-	qc.GET(series+"/thumbnail", s.h(s.rendered(true)))
-	qc.GET(series+"/instances", s.h(s.qido(catalog.InstanceLevel)))
-	instance := series + "/instances/:instance"
-	qc.GET(instance, s.h(s.retrieve))
-	qc.GET(instance+"/metadata", s.h(s.metadata))
-	qc.GET(instance+"/rendered", s.h(s.rendered(false)))
-	qc.GET(instance+"/thumbnail", s.h(s.rendered(true)))
-	qc.GET(instance+"/frames/:frames", s.h(s.frames))
-	qc.GET(instance+"/frames/:frames/rendered", s.h(s.rendered(false)))
-	qc.GET(instance+"/frames/:frames/thumbnail", s.h(s.rendered(true)))
-	qc.GET(instance+"/bulkdata/*path", s.h(s.bulkdata))
+	s.viewRoutes(qc)
+	// The blinded reader view of a read task: its ref is the task id.
+	readerView := &dicomView{policy: s.reads.ReaderView(), prefix: "/dicomweb/reads/", ref: taskID}
+	s.viewRoutes(web.Group("/reads/:task", useView(readerView)))
 
 	s.engine = e
 	return s, nil
+}
+
+// viewRoutes registers the QIDO-RS and WADO-RS resources of a DICOMweb
+// view on its group.
+func (s *Server) viewRoutes(g *gin.RouterGroup) {
+	g.GET("/studies", s.h(s.qido(catalog.StudyLevel)))
+	g.GET("/series", s.h(s.qido(catalog.SeriesLevel)))
+	g.GET("/instances", s.h(s.qido(catalog.InstanceLevel)))
+	study := "/studies/:study"
+	g.GET(study, s.h(s.retrieve))
+	g.GET(study+"/metadata", s.h(s.metadata))
+	g.GET(study+"/thumbnail", s.h(s.rendered(true)))
+	g.GET(study+"/series", s.h(s.qido(catalog.SeriesLevel)))
+	g.GET(study+"/instances", s.h(s.qido(catalog.InstanceLevel)))
+	series := study + "/series/:series"
+	g.GET(series, s.h(s.retrieve))
+	g.GET(series+"/metadata", s.h(s.metadata))
+	g.GET(series+"/thumbnail", s.h(s.rendered(true)))
+	g.GET(series+"/instances", s.h(s.qido(catalog.InstanceLevel)))
+	instance := series + "/instances/:instance"
+	g.GET(instance, s.h(s.retrieve))
+	g.GET(instance+"/metadata", s.h(s.metadata))
+	g.GET(instance+"/rendered", s.h(s.rendered(false)))
+	g.GET(instance+"/thumbnail", s.h(s.rendered(true)))
+	g.GET(instance+"/frames/:frames", s.h(s.frames))
+	g.GET(instance+"/frames/:frames/rendered", s.h(s.rendered(false)))
+	g.GET(instance+"/frames/:frames/thumbnail", s.h(s.rendered(true)))
+	g.GET(instance+"/bulkdata/*path", s.h(s.bulkdata))
 }
 
 // Route is one served endpoint: its method and its path template, with

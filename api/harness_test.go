@@ -20,6 +20,7 @@ import (
 	"github.com/trialgate/trialgate/db/sqlite"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/fs"
 	"github.com/trialgate/trialgate/trial"
@@ -55,7 +56,8 @@ func newServer(t testing.TB, d *db.DB, store storage.Store, a *auth.Service, log
 		t.Fatal(err)
 	}
 	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Trials: trials, Ingest: pipeline,
-		Catalog: catalog.New(d, store, dicom.Limits{}), Audit: trail.New(d), Logger: log})
+		Catalog: catalog.New(d, store, dicom.Limits{}), Reads: reads.NewService(d, trials, a, nil), Audit: trail.New(d),
+		Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

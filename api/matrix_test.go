@@ -76,6 +76,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	matrixChange := func(caller string) any {
 		return map[string]any{"definition": trialDefinition(t, "T1", "Changed by "+caller), "reason": "matrix"}
 	}
+	empty := func(string) any { return map[string]string{} }
+	readValues := func(string) any { return map[string]any{"values": map[string]any{}} }
+	readSignature := func(string) any { return map[string]string{"password": testPassword, "meaning": "authorship"} }
+	reassignment := func(string) any { return map[string]string{"reader": matrixTarget, "reason": "matrix"} }
+	readRelease := func(string) any {
+		return map[string]string{"password": testPassword, "meaning": "approval", "reason": "matrix"}
+	}
 	defineTrial(t, g, "T1")
 	defineTrial(t, g, "T2")
 
@@ -128,6 +135,24 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/api/v1/trials/:trial/versions/:n", "", nil, statuses{who, ok, ok, ok, ok, ok, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
 		{"POST", "/api/v1/trials/:trial/versions/:n/approve", "", matrixApproval, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
 		{"PUT", "/api/v1/trials/:trial", "", matrixChange, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
+		// Blinded reads (the trial is approved above; it has no cases, and
+		// task-none is no task).
+		{"POST", "/api/v1/trials/:trial/read-assignments", "", empty, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/read-tasks", "", nil, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/read-tasks", "", nil, statuses{who, no, no, ok, ok, no, no, no, no, no, no, no, no}, "read_tasks/own", ""},
+		{"GET", "/api/v1/read-tasks/:id", "", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "read_task/task-none", ""},
+		{"PUT", "/api/v1/read-tasks/:id/result", "", readValues, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "read_task/task-none", ""},
+		{"POST", "/api/v1/read-tasks/:id/sign", "", readSignature, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "read_task/task-none", ""},
+		{"POST", "/api/v1/read-tasks/:id/reassign", "", reassignment, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "read_task/task-none", ""},
+		{"GET", "/dicomweb/reads/:task/studies", "", nil, statuses{who, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone, gone}, "dicomweb/view/task-none", ""},
+		// Results: QA reviewers and inspectors; data managers and QC
+		// reviewers only once released.
+		{"GET", "/api/v1/trials/:trial/reads", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/reads/outcomes", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/reads/agreement", "", nil, statuses{who, no, no, no, no, no, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"POST", "/api/v1/trials/:trial/reads/release", "", readRelease, statuses{who, no, no, no, no, ok, no, no, no, no, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/reads", "format=csv", nil, statuses{who, no, ok, no, no, ok, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
+		{"GET", "/api/v1/trials/:trial/reads/agreement", "format=csv", nil, statuses{who, no, ok, no, no, ok, ok, ok, ok, ok, no, no, no}, "trial/T1", ""},
 	}
 
 	// refusal identifies an audit entry recording a refused request.
@@ -144,7 +169,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if pathTrial == "" {
 			pathTrial = "T1"
 		}
-		path := strings.NewReplacer(":username", matrixTarget, ":trial", pathTrial, ":n", "1").Replace(row.route)
+		path := strings.NewReplacer(":username", matrixTarget, ":trial", pathTrial, ":n", "1", ":id", "task-none",
+			":task", "task-none").Replace(row.route)
 		if row.query != "" {
 			path += "?" + row.query
 		}

@@ -77,7 +77,7 @@ func TestLockedLogin(t *testing.T) {
 	}
 	g.login(t, "lou")
 	if r := g.do(t, "PATCH", "/api/v1/users/lou", admin, map[string]any{}); r.status != http.StatusBadRequest ||
-		r.errorMessage() != "nothing to change: set grants, active or unlock" {
+		r.errorMessage() != "nothing to change: set grants, affiliations, active or unlock" {
 		t.Errorf("empty patch: %d %s", r.status, r.body)
 	}
 }

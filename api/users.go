@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +49,17 @@ type accountJSON struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	LockedUntil *time.Time        `json:"locked_until,omitempty"`
 	Grants      []grantRecordJSON `json:"grants"`
+	// Affiliations are the sites the person belongs to: they never read
+	// a blinded case from one.
+	Affiliations []affiliationRecordJSON `json:"affiliations"`
+}
+
+type affiliationRecordJSON struct {
+	ID      string    `json:"id"`
+	Trial   string    `json:"trial"`
+	Site    string    `json:"site"`
+	AddedAt time.Time `json:"added_at"`
+	AddedBy string    `json:"added_by"`
 }
 
 func accountOf(a auth.Account) accountJSON {
@@ -60,6 +72,11 @@ func accountOf(a auth.Account) accountJSON {
 	for _, g := range a.Grants {
 		out.Grants = append(out.Grants, grantRecordJSON{ID: g.ID, Role: string(g.Role), Trial: g.Trial, Site: g.Site,
 			GrantedAt: g.GrantedAt.UTC(), GrantedBy: g.GrantedBy})
+	}
+	out.Affiliations = make([]affiliationRecordJSON, 0, len(a.Affiliations))
+	for _, f := range a.Affiliations {
+		out.Affiliations = append(out.Affiliations, affiliationRecordJSON{ID: f.ID, Trial: f.Trial, Site: f.Site,
+			AddedAt: f.AddedAt.UTC(), AddedBy: f.AddedBy})
 	}
 	return out
 }
@@ -104,10 +121,11 @@ func (s *Server) refused(c *gin.Context, p *auth.Principal, err error) error {
 }
 
 type createUserRequest struct {
-	Username string      `json:"username"`
-	FullName string      `json:"full_name"`
-	Password string      `json:"password"`
-	Grants   []grantJSON `json:"grants"`
+	Username     string             `json:"username"`
+	FullName     string             `json:"full_name"`
+	Password     string             `json:"password"`
+	Grants       []grantJSON        `json:"grants"`
+	Affiliations []auth.Affiliation `json:"affiliations"`
 }
 
 // createUser creates an account (201 with the account and its grants).
@@ -126,7 +144,8 @@ func (s *Server) createUser(c *gin.Context) error {
 	}
 	ctx := c.Request.Context()
 	u, err := s.auth.CreateUser(ctx, p.Actor(auth.Admin),
-		auth.NewUser{Username: req.Username, FullName: req.FullName, Password: req.Password, Grants: grants})
+		auth.NewUser{Username: req.Username, FullName: req.FullName, Password: req.Password, Grants: grants,
+			Affiliations: req.Affiliations})
 	if err != nil {
 		return err
 	}
@@ -144,9 +163,10 @@ func (s *Server) createUser(c *gin.Context) error {
 // when true, lifts a lockout before it runs out (false is refused: a lock
 // is applied only by failed passwords).
 type patchUserRequest struct {
-	Grants *[]grantJSON `json:"grants"`
-	Active *bool        `json:"active"`
-	Unlock *bool        `json:"unlock"`
+	Grants       *[]grantJSON        `json:"grants"`
+	Affiliations *[]auth.Affiliation `json:"affiliations"`
+	Active       *bool               `json:"active"`
+	Unlock       *bool               `json:"unlock"`
 }
 
 // patchUser brings an account's live grants and status to the requested
@@ -170,8 +190,8 @@ func (s *Server) patchUser(c *gin.Context) error {
 		return err
 	}
 	switch {
-	case req.Grants == nil && req.Active == nil && req.Unlock == nil:
-		return trialgate.Errorf(trialgate.EInvalid, "nothing to change: set grants, active or unlock")
+	case req.Grants == nil && req.Affiliations == nil && req.Active == nil && req.Unlock == nil:
+		return trialgate.Errorf(trialgate.EInvalid, "nothing to change: set grants, affiliations, active or unlock")
 	case req.Unlock != nil && !*req.Unlock:
 		return trialgate.Errorf(trialgate.EInvalid, "unlock: only true is meaningful (accounts lock themselves after failed passwords)")
 	}
@@ -181,10 +201,37 @@ func (s *Server) patchUser(c *gin.Context) error {
 			return err
 		}
 	}
+	if req.Affiliations != nil {
+		for i, a := range *req.Affiliations {
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			if slices.Contains((*req.Affiliations)[:i], a) {
+				return trialgate.Errorf(trialgate.EInvalid, "affiliation %s is listed twice", a)
+			}
+		}
+	}
 	ctx := c.Request.Context()
 	cur, err := s.auth.GetUser(ctx, username)
 	if err != nil {
 		return err
+	}
+	var addAff, removeAff []auth.Affiliation
+	if req.Affiliations != nil {
+		have := map[auth.Affiliation]bool{}
+		for _, a := range cur.Affiliations {
+			have[a.Affiliation] = true
+		}
+		for _, a := range *req.Affiliations {
+			if !have[a] {
+				addAff = append(addAff, a)
+			}
+		}
+		for _, a := range cur.Affiliations {
+			if !slices.Contains(*req.Affiliations, a.Affiliation) {
+				removeAff = append(removeAff, a.Affiliation)
+			}
+		}
 	}
 	var add, revoke []auth.Grant
 	if req.Grants != nil {
@@ -213,6 +260,18 @@ func (s *Server) patchUser(c *gin.Context) error {
 	}
 	if req.Active != nil && !*req.Active && cur.Active {
 		if err := s.auth.Deactivate(ctx, by, cur.Username); err != nil {
+			return s.refused(c, p, err)
+		}
+	}
+	for _, a := range removeAff {
+		if err := s.auth.RemoveAffiliation(ctx, by, cur.Username, a); err != nil {
+			return s.refused(c, p, err)
+		}
+	}
+	// Affiliations restrict (a reader loses the site's cases), so they
+	// are added before any grant that could use them.
+	for _, a := range addAff {
+		if err := s.auth.AddAffiliation(ctx, by, cur.Username, a); err != nil {
 			return s.refused(c, p, err)
 		}
 	}

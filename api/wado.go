@@ -24,9 +24,33 @@ import (
 // catalogue decides what the caller sees and records every access; these
 // handlers negotiate representations and stream them.
 
-// viewRef returns the trial a QC-view request names (trialID: a
-// malformed one is 400).
-func viewRef(c *gin.Context) (string, error) { return trialID(c) }
+// dicomView is one DICOMweb view the routes serve: the trial's QC view
+// under /dicomweb/trials/{trial}, or a read task's blinded view under
+// /dicomweb/reads/{task}. The same handlers serve both.
+type dicomView struct {
+	policy catalog.Policy
+	prefix string // the view's path up to its ref, e.g. "/dicomweb/trials/"
+	// ref reads the view's ref from the path, refusing a malformed one.
+	ref func(c *gin.Context) (string, error)
+}
+
+const viewKey = "trialgate.view"
+
+// useView makes the routes of a group serve v.
+func useView(v *dicomView) gin.HandlerFunc {
+	return func(c *gin.Context) { c.Set(viewKey, v) }
+}
+
+// viewRef returns the policy and ref of the request's view, and the
+// absolute URL of the view's DICOMweb root for the URLs in answers.
+func (s *Server) viewRef(c *gin.Context) (catalog.Policy, string, string, error) {
+	v := c.MustGet(viewKey).(*dicomView)
+	ref, err := v.ref(c)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return v.policy, ref, s.publicBase(c) + v.prefix + ref, nil
+}
 
 // publicBase returns the absolute URL under which clients reach this
 // server: the configured public URL, or the scheme and host of the
@@ -42,11 +66,6 @@ func (s *Server) publicBase(c *gin.Context) string {
 	return scheme + "://" + c.Request.Host
 }
 
-// viewBase is the absolute URL of the trial's DICOMweb service.
-func (s *Server) viewBase(c *gin.Context, trialID string) string {
-	return s.publicBase(c) + "/dicomweb/trials/" + trialID
-}
-
 // selection reads the UIDs of a WADO-RS path.
 func selection(c *gin.Context) catalog.Selection {
 	return catalog.Selection{Study: c.Param("study"), Series: c.Param("series"), Instance: c.Param("instance")}
@@ -55,7 +74,7 @@ func selection(c *gin.Context) catalog.Selection {
 // qido is the QIDO-RS search of the trial's QC view at one level.
 func (s *Server) qido(level catalog.Level) func(*gin.Context) error {
 	return func(c *gin.Context) error {
-		id, err := viewRef(c)
+		policy, id, base, err := s.viewRef(c)
 		if err != nil {
 			return err
 		}
@@ -66,7 +85,7 @@ func (s *Server) qido(level catalog.Level) func(*gin.Context) error {
 		if err != nil {
 			return err
 		}
-		res, err := s.catalog.Search(c.Request.Context(), principal(c), s.qcView, id, q, s.viewBase(c, id))
+		res, err := s.catalog.Search(c.Request.Context(), principal(c), policy, id, q, base)
 		if err != nil {
 			return err
 		}
@@ -85,14 +104,14 @@ func (s *Server) qido(level catalog.Level) func(*gin.Context) error {
 
 // metadata is WADO-RS metadata of a study, a series or an instance.
 func (s *Server) metadata(c *gin.Context) error {
-	id, err := viewRef(c)
+	policy, id, base, err := s.viewRef(c)
 	if err != nil {
 		return err
 	}
 	if err := acceptJSON(c.GetHeader("Accept")); err != nil {
 		return err
 	}
-	out, err := s.catalog.Metadata(c.Request.Context(), principal(c), s.qcView, id, selection(c), s.viewBase(c, id))
+	out, err := s.catalog.Metadata(c.Request.Context(), principal(c), policy, id, selection(c), base)
 	if err != nil {
 		return err
 	}
@@ -104,7 +123,7 @@ func (s *Server) metadata(c *gin.Context) error {
 // with one application/dicom part per instance, streamed from the object
 // store (or one instance as application/dicom, when that is preferred).
 func (s *Server) retrieve(c *gin.Context) error {
-	id, err := viewRef(c)
+	policy, id, _, err := s.viewRef(c)
 	if err != nil {
 		return err
 	}
@@ -114,7 +133,7 @@ func (s *Server) retrieve(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	r, err := s.catalog.Retrieve(ctx, principal(c), s.qcView, id, sel, negotiate)
+	r, err := s.catalog.Retrieve(ctx, principal(c), policy, id, sel, negotiate)
 	if err != nil {
 		return err
 	}
@@ -179,7 +198,7 @@ func (s *Server) frames(c *gin.Context) error {
 // sendFrames streams frames, each its own part; as bulk data, uncompressed
 // frames are one part, the Pixel Data's value.
 func (s *Server) sendFrames(c *gin.Context, numbers []int, bulk bool) error {
-	id, err := viewRef(c)
+	policy, id, base, err := s.viewRef(c)
 	if err != nil {
 		return err
 	}
@@ -188,7 +207,7 @@ func (s *Server) sendFrames(c *gin.Context, numbers []int, bulk bool) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	f, err := s.catalog.Frames(ctx, principal(c), s.qcView, id, selection(c), numbers, negotiate)
+	f, err := s.catalog.Frames(ctx, principal(c), policy, id, selection(c), numbers, negotiate)
 	if err != nil {
 		return err
 	}
@@ -200,7 +219,7 @@ func (s *Server) sendFrames(c *gin.Context, numbers []int, bulk bool) error {
 	}
 	header := textproto.MIMEHeader{"Content-Type": {f.MediaType + "; transfer-syntax=" + ts}}
 	mw := startMultipart(c, f.MediaType)
-	url := s.viewBase(c, id) + "/studies/" + c.Param("study") + "/series/" + c.Param("series") + "/instances/" + c.Param("instance")
+	url := base + "/studies/" + c.Param("study") + "/series/" + c.Param("series") + "/instances/" + c.Param("instance")
 	if bulk && uncompressed {
 		h := textproto.MIMEHeader{"Content-Type": header["Content-Type"], "Content-Location": {url + "/bulkdata/" + dicom.PixelData.Hex()}}
 		pw, err := mw.CreatePart(h)
@@ -233,14 +252,14 @@ func (s *Server) bulkdata(c *gin.Context) error {
 	if strings.EqualFold(path, dicom.PixelData.Hex()) {
 		return s.sendFrames(c, nil, true)
 	}
-	id, err := viewRef(c)
+	policy, id, _, err := s.viewRef(c)
 	if err != nil {
 		return err
 	}
 	if _, err := frameNegotiation(c.GetHeader("Accept")); err != nil {
 		return notAcceptable(c.GetHeader("Accept"), `multipart/related; type="application/octet-stream"`)
 	}
-	value, _, err := s.catalog.BulkData(c.Request.Context(), principal(c), s.qcView, id, selection(c), path)
+	value, _, err := s.catalog.BulkData(c.Request.Context(), principal(c), policy, id, selection(c), path)
 	if err != nil {
 		return err
 	}
@@ -262,7 +281,7 @@ const thumbnailSize = 200
 // or image/png, with the window, viewport and quality of the query.
 func (s *Server) rendered(thumbnail bool) func(*gin.Context) error {
 	return func(c *gin.Context) error {
-		id, err := viewRef(c)
+		policy, id, _, err := s.viewRef(c)
 		if err != nil {
 			return err
 		}
@@ -287,7 +306,7 @@ func (s *Server) rendered(thumbnail bool) func(*gin.Context) error {
 		} else if !thumbnail && c.Param("instance") != "" {
 			frame = 1
 		}
-		img, err := s.catalog.Render(c.Request.Context(), principal(c), s.qcView, id, selection(c), frame, opt)
+		img, err := s.catalog.Render(c.Request.Context(), principal(c), policy, id, selection(c), frame, opt)
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,9 @@ const (
 	ActionUserActivated   Action = "user.activated"
 	ActionUserUnlocked    Action = "user.unlocked"
 
+	ActionUserAffiliationAdded   Action = "user.affiliation_added"
+	ActionUserAffiliationRemoved Action = "user.affiliation_removed"
+
 	ActionTrialCreated  Action = "trial.created"
 	ActionTrialChanged  Action = "trial.changed"
 	ActionTrialApproved Action = "trial.approved"
@@ -50,6 +53,20 @@ const (
 	ActionStudiesQueried       Action = "dicomweb.queried"
 	ActionQCEvaluated          Action = "qc.evaluated"
 	ActionQCDecided            Action = "qc.decided"
+
+	ActionReadCaseCreated    Action = "read.case_created"
+	ActionReadAssignmentRun  Action = "read.assignment_run"
+	ActionReadAssigned       Action = "read.assigned"
+	ActionReadReassigned     Action = "read.reassigned"
+	ActionReadTasksListed    Action = "read.tasks_listed"
+	ActionReadTaskViewed     Action = "read.task_viewed"
+	ActionReadDraftSaved     Action = "read.draft_saved"
+	ActionReadSigned         Action = "read.signed"
+	ActionReadCaseEvaluated  Action = "read.case_evaluated"
+	ActionReadAdjudicated    Action = "read.adjudicated"
+	ActionReadsReleased      Action = "reads.released"
+	ActionReadsExported      Action = "reads.exported"
+	ActionReadsAgreementRead Action = "reads.agreement_viewed"
 )
 
 // Actions describes every registered action.
@@ -78,6 +95,9 @@ var Actions = map[Action]string{
 	ActionUserUnlocked:    "an administrator lifted an account's lockout and cleared its failed password attempts",
 	ActionUserActivated:   "an account was reactivated",
 
+	ActionUserAffiliationAdded:   "an account was recorded as belonging to a site of a trial (it never reads that site's cases)",
+	ActionUserAffiliationRemoved: "an account's affiliation with a site of a trial was ended",
+
 	ActionTrialCreated:  "a trial was defined (its definition version 1)",
 	ActionTrialChanged:  "a trial definition was changed: a new version, with a reason",
 	ActionTrialApproved: "a trial definition version was approved by electronic signature",
@@ -96,6 +116,20 @@ var Actions = map[Action]string{
 	ActionStudiesQueried:       "studies, series or instances were searched (QIDO-RS)",
 	ActionQCEvaluated:          "QC rules were evaluated (per instance at upload, per series and visit at completion)",
 	ActionQCDecided:            "a QC reviewer accepted, rejected or queried a completed submission, with a reason",
+
+	ActionReadCaseCreated:    "accepted visits became a blinded read case with a random case code",
+	ActionReadAssignmentRun:  "a data manager ran the read assignment: seed, algorithm and what it was given",
+	ActionReadAssigned:       "a case's read or adjudication tasks were given to readers (one entry per case, naming each task, reader and slot)",
+	ActionReadReassigned:     "an unstarted read task was given to another reader, with a reason",
+	ActionReadTasksListed:    "a reader listed their own blinded read tasks",
+	ActionReadTaskViewed:     "a read task, its form and its results were viewed",
+	ActionReadDraftSaved:     "a reader saved the draft of a read (a change to a signed read carries its reason)",
+	ActionReadSigned:         "a read or an adjudication was signed: a new version, bound to its SHA-256",
+	ActionReadCaseEvaluated:  "the two signed reads of a case were compared by the adjudication rule: concordant or discordant",
+	ActionReadAdjudicated:    "a case's outcome was settled: a single read, concordant reads, or an adjudication",
+	ActionReadsReleased:      "a data manager released a trial's read results to the sponsor's roles, by electronic signature",
+	ActionReadsExported:      "a trial's reads (every version, signatures, adjudications) were exported",
+	ActionReadsAgreementRead: "the reader-variability statistics of a trial were viewed",
 }
 
 // Known reports whether a is a registered action.

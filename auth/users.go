@@ -18,6 +18,8 @@ type NewUser struct {
 	FullName string // the printed name shown with signatures
 	Password string // checked against the policy (ValidatePassword)
 	Grants   []Grant
+	// Affiliations are the sites the person belongs to (see Affiliation).
+	Affiliations []Affiliation
 }
 
 // GrantRecord is a live grant with when and by whom it was given.
@@ -31,7 +33,8 @@ type GrantRecord struct {
 // Account is a user with their live grants, as an administrator sees it.
 type Account struct {
 	User
-	Grants []GrantRecord
+	Grants       []GrantRecord
+	Affiliations []AffiliationRecord
 }
 
 const (
@@ -172,6 +175,9 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 		}
 		grants = append(grants, g)
 	}
+	if err := checkAffiliations(nu.Affiliations); err != nil {
+		return User{}, fmt.Errorf("auth: create user: %w", err)
+	}
 	hash, err := s.hash(ctx, nu.Password)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: create user: %w", err)
@@ -190,11 +196,16 @@ func (s *Service) CreateUser(ctx context.Context, by audit.Actor, nu NewUser) (U
 				return err
 			}
 		}
-		return tx.Audit(audit.Event{
-			Action: audit.ActionUserCreated,
-			Object: userObject(u.ID),
-			After:  map[string]any{"username": u.Username, "full_name": u.FullName, "active": true, "grants": grants},
-		})
+		after := map[string]any{"username": u.Username, "full_name": u.FullName, "active": true, "grants": grants}
+		if err := tx.Audit(audit.Event{Action: audit.ActionUserCreated, Object: userObject(u.ID), After: after}); err != nil {
+			return err
+		}
+		for _, a := range nu.Affiliations {
+			if err := s.insertAffiliation(ctx, tx, by, u, a); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("auth: create user: %w", err)
@@ -434,7 +445,10 @@ func (s *Service) GetUser(ctx context.Context, username string) (Account, error)
 			return err
 		}
 		a.User = u
-		_, a.Grants, err = grantRecords(ctx, r, selectLiveGrantsOf, u.ID)
+		if _, a.Grants, err = grantRecords(ctx, r, selectLiveGrantsOf, u.ID); err != nil {
+			return err
+		}
+		_, a.Affiliations, err = affiliationRecords(ctx, r, selectLiveAffiliationsOf, u.ID)
 		return err
 	})
 	if err != nil {
@@ -474,6 +488,15 @@ func (s *Service) ListUsers(ctx context.Context) ([]Account, error) {
 		for i, g := range grants {
 			if j, ok := index[users[i]]; ok {
 				out[j].Grants = append(out[j].Grants, g)
+			}
+		}
+		users, affs, err := affiliationRecords(ctx, r, selectAllLiveAffiliations)
+		if err != nil {
+			return err
+		}
+		for i, a := range affs {
+			if j, ok := index[users[i]]; ok {
+				out[j].Affiliations = append(out[j].Affiliations, a)
 			}
 		}
 		return nil

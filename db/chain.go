@@ -55,14 +55,17 @@ const (
 	deleteQueue = `DELETE FROM audit_queue WHERE id = ANY($1)`
 )
 
-// rowsPerInsert bounds a multi-row INSERT's parameters (15 columns x 400 =
-// 6,000, below both backends' limits).
-const rowsPerInsert = 400
+// paramsPerInsert bounds a multi-row INSERT's parameters. SQLite resolves
+// each $N by a linear search of the statement's parameter names, so a
+// statement's parse time grows with the square of its parameters: at
+// 6,000 a bulk insert spends most of its time parsing. A few hundred keep
+// statements cheap to parse and still few.
+const paramsPerInsert = 120
 
 // insertRows inserts rows with one multi-row INSERT per chunk.
 func insertRows(ctx context.Context, tx *sql.Tx, prefix string, ncols int, rows [][]any) error {
 	for len(rows) > 0 {
-		n := min(len(rows), rowsPerInsert)
+		n := min(len(rows), max(1, paramsPerInsert/ncols))
 		var b strings.Builder
 		b.WriteString(prefix)
 		b.WriteString(" VALUES ")

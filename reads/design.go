@@ -144,6 +144,17 @@ func ParseDesign(raw json.RawMessage) (*Design, error) {
 	return d, nil
 }
 
+// UnmarshalJSON parses a "reads" section with ParseDesign, so that a
+// trial definition that holds a Design is validated as it is decoded.
+func (d *Design) UnmarshalJSON(raw []byte) error {
+	p, err := ParseDesign(raw)
+	if err != nil {
+		return err
+	}
+	*d = *p
+	return nil
+}
+
 func parseBlinding(p string, raw json.RawMessage) (Blinding, error) {
 	b := Blinding{Dates: DatesHide, Timepoints: TimepointsLabel}
 	if isAbsent(raw) {

@@ -6,24 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/deid"
 	"github.com/trialgate/trialgate/qc"
+	"github.com/trialgate/trialgate/reads"
 )
 
 // Definition is a trial's definition: its sites, visits, de-identification
-// profile, QC rules and read design. It is stored, versioned and signed as
+// profile, QC rules and read design (package reads parses and validates it). It is stored, versioned and signed as
 // its canonical bytes (see Canonical).
 type Definition struct {
-	ID     string      `json:"id"`
-	Name   string      `json:"name"`
-	Sites  []Site      `json:"sites"`
-	Visits []Visit     `json:"visits"`
-	Deid   deid.Config `json:"deid"`
-	QC     QC          `json:"qc"`
-	Reads  Reads       `json:"reads"`
+	ID     string       `json:"id"`
+	Name   string       `json:"name"`
+	Sites  []Site       `json:"sites"`
+	Visits []Visit      `json:"visits"`
+	Deid   deid.Config  `json:"deid"`
+	QC     QC           `json:"qc"`
+	Reads  reads.Design `json:"reads"`
 }
 
 // Site is an imaging site of the trial.
@@ -44,31 +44,6 @@ type QC struct {
 	Rules []qc.Rule `json:"rules"`
 }
 
-// Reads is the blinded-read design and its case report form.
-type Reads struct {
-	Design string `json:"design"`
-	Form   Form   `json:"form"`
-}
-
-// Form is the reader's case report form.
-type Form struct {
-	Fields []Field `json:"fields"`
-}
-
-// Field is one form field.
-type Field struct {
-	ID       string   `json:"id"`
-	Type     string   `json:"type"`
-	Required bool     `json:"required"`
-	Choices  []string `json:"choices,omitempty"`
-}
-
-// Read designs and form field types.
-var (
-	readDesigns = []string{"single", "double_adjudicated"}
-	fieldTypes  = []string{"text", "number", "choice", "date", "boolean"}
-)
-
 var errTrailingInput = errors.New("trailing data after the definition")
 
 // ParseDefinition reads one JSON definition, refusing unknown fields and
@@ -79,6 +54,11 @@ func ParseDefinition(data []byte) (*Definition, error) {
 	dec.DisallowUnknownFields()
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
+		// The read design parses itself (reads.Design.UnmarshalJSON) and
+		// names its own field paths.
+		if trialgate.ErrorCode(err) == trialgate.EInvalid {
+			return nil, err
+		}
 		return nil, trialgate.Wrap(err, trialgate.EInvalid, "definition: "+jsonProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -175,7 +155,11 @@ func (d *Definition) Validate() error {
 	if err := qc.ValidateRules(d.QC.Rules, visits); err != nil {
 		return within("qc", err)
 	}
-	return d.Reads.validate()
+	if d.Reads.Form == nil {
+		// Absent: a parsed design always has a form.
+		return invalid("reads", "required")
+	}
+	return nil
 }
 
 // checkID checks one id at path for form and uniqueness among seen.
@@ -189,45 +173,6 @@ func checkID(path, id, what string, seen map[string]bool) error {
 		return invalid(path, "duplicate %s id %q", what, id)
 	}
 	seen[id] = true
-	return nil
-}
-
-func (r *Reads) validate() error {
-	if !slices.Contains(readDesigns, r.Design) {
-		return invalid("reads.design", "%q must be one of single, double_adjudicated", r.Design)
-	}
-	if len(r.Form.Fields) == 0 {
-		return invalid("reads.form.fields", "at least one field is required")
-	}
-	seen := map[string]bool{}
-	for i, f := range r.Form.Fields {
-		p := fmt.Sprintf("reads.form.fields[%d]", i)
-		if err := checkID(p+".id", f.ID, "field", seen); err != nil {
-			return err
-		}
-		if !slices.Contains(fieldTypes, f.Type) {
-			return invalid(p+".type", "%q must be one of text, number, choice, date, boolean", f.Type)
-		}
-		if f.Type != "choice" {
-			if f.Choices != nil {
-				return invalid(p+".choices", "allowed only for type choice")
-			}
-			continue
-		}
-		if len(f.Choices) < 2 {
-			return invalid(p+".choices", "a choice field needs at least two choices")
-		}
-		dup := map[string]bool{}
-		for j, ch := range f.Choices {
-			switch {
-			case ch == "":
-				return invalid(fmt.Sprintf("%s.choices[%d]", p, j), "empty choice")
-			case dup[ch]:
-				return invalid(fmt.Sprintf("%s.choices[%d]", p, j), "duplicate choice %q", ch)
-			}
-			dup[ch] = true
-		}
-	}
 	return nil
 }
 

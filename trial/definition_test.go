@@ -29,9 +29,10 @@ const validDefinition = `{
   {"id": "q9", "kind": "contiguous_instance_numbers", "severity": "warn"},
   {"id": "q10", "kind": "no_duplicate_instances", "severity": "fail"}
  ]},
- "reads": {"design": "double_adjudicated", "form": {"fields": [
+ "reads": {"design": "double_adjudicated", "adjudication": {"rules": [{"field": "response"}]}, "case": "visit",
+  "blinding": {"dates": "hide", "timepoints": "label"}, "form": {"fields": [
   {"id": "response", "type": "choice", "required": true, "choices": ["CR", "PR", "SD", "PD"]},
-  {"id": "comment", "type": "text", "required": false}
+  {"id": "comment", "type": "text"}
  ]}}
 }`
 
@@ -86,7 +87,8 @@ func TestValidDefinition(t *testing.T) {
 	}
 	// validDefinition lists its keys in declaration order, so its compact
 	// form is the canonical one: in particular, rules that do not use the
-	// later QC fields (required, visit, modality ...) encode without them.
+	// later QC fields (required, visit, modality ...) encode without them,
+	// and its read design spells out what reads.ParseDesign fills in.
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, []byte(validDefinition)); err != nil {
 		t.Fatal(err)
@@ -207,10 +209,14 @@ func TestValidationMessages(t *testing.T) {
 			want: "qc.rules[3].min_instances: not allowed for kind numeric_range"},
 		{name: "bad design", edit: func(m map[string]any) { obj(m, "reads")["design"] = "triple" },
 			want: `reads.design: "triple" must be one of single, double_adjudicated`},
+		{name: "no reads", edit: func(m map[string]any) { delete(m, "reads") }, want: "reads: required"},
+		{name: "adjudication on a text field", edit: func(m map[string]any) {
+			obj(m, "reads")["adjudication"] = map[string]any{"rules": []any{map[string]any{"field": "comment"}}}
+		}, want: `reads.adjudication.rules[0].field: "comment" is free text, which cannot be compared`},
 		{name: "no form fields", edit: func(m map[string]any) { obj(m, "reads", "form")["fields"] = []any{} },
 			want: "reads.form.fields: at least one field is required"},
 		{name: "bad field type", edit: func(m map[string]any) { obj(m, "reads", "form", "fields", 1)["type"] = "blob" },
-			want: `reads.form.fields[1].type: "blob" must be one of text, number, choice, date, boolean`},
+			want: `reads.form.fields[1].type: "blob" must be one of choice (enum), integer, decimal (number), boolean, date, text, group`},
 		{name: "duplicate field", edit: func(m map[string]any) { obj(m, "reads", "form", "fields", 1)["id"] = "response" },
 			want: `reads.form.fields[1].id: duplicate field id "response"`},
 		{name: "choices on text", edit: func(m map[string]any) { obj(m, "reads", "form", "fields", 1)["choices"] = []any{"a", "b"} },

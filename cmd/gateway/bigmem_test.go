@@ -97,6 +97,7 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			g := &gateway{t: t, args: b.args(t)}
 			defineIngestTrial(t, g)
+			g.addUser("rhea", "reader:T-E2E")
 			p := startProcess(t, g.args)
 			uma, subID := openSubmission(t, p.base, "BIG-1")
 			before := peakRSS(t, p.cmd.Process.Pid)
@@ -151,13 +152,33 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 			quinn := token(t, p.base, "quinn")
 			study := p.base + "/dicomweb/trials/T-E2E/studies/" + in.Study
 			instanceURL := study + "/series/" + in.Series + "/instances/" + in.SOP
-			for _, get := range []struct{ url, accept string }{
-				{study, `multipart/related; type="application/dicom"; transfer-syntax=*`},
-				{study, `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`},
-				{instanceURL + "/frames/1,1024,2048", `multipart/related; type="application/octet-stream"`},
+			// The blinded reader view rewrites the header on the fly and
+			// copies the Pixel Data through: streamed as well.
+			for _, step := range []struct{ path, token, body string }{
+				{"/api/v1/submissions/" + subID + "/complete", uma, ""},
+				{"/api/v1/submissions/" + subID + "/qc-decision", quinn, `{"decision":"accept","reason":"complete"}`},
+			} {
+				if r := do(t, "POST", p.base+step.path, step.token, "application/json", strings.NewReader(step.body)); r.status != http.StatusOK {
+					t.Fatalf("%s: %d %s", step.path, r.status, r.body)
+				}
+			}
+			var run struct{ Tasks []struct{ ID string } }
+			r := do(t, "POST", p.base+"/api/v1/trials/T-E2E/read-assignments", token(t, p.base, "dana"), "application/json",
+				strings.NewReader(`{}`))
+			r.json(t, &run)
+			if r.status != http.StatusOK || len(run.Tasks) != 1 {
+				t.Fatalf("assign: %d %s", r.status, r.body)
+			}
+			rhea := token(t, p.base, "rhea")
+			readerStudy := p.base + "/dicomweb/reads/" + run.Tasks[0].ID + "/studies/" + in.Study
+			for _, get := range []struct{ url, accept, token string }{
+				{study, `multipart/related; type="application/dicom"; transfer-syntax=*`, quinn},
+				{readerStudy, `multipart/related; type="application/dicom"; transfer-syntax=*`, rhea},
+				{study, `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`, quinn},
+				{instanceURL + "/frames/1,1024,2048", `multipart/related; type="application/octet-stream"`, quinn},
 			} {
 				req, _ := http.NewRequest("GET", get.url, nil)
-				req.Header.Set("Authorization", "Bearer "+quinn)
+				req.Header.Set("Authorization", "Bearer "+get.token)
 				req.Header.Set("Accept", get.accept)
 				start := time.Now()
 				resp, err := http.DefaultClient.Do(req)
@@ -170,7 +191,7 @@ func TestOneGiBInstanceMemory(t *testing.T) {
 					t.Fatalf("GET %s (%s): %d, %d bytes: %v", get.url, get.accept, resp.StatusCode, n, err)
 				}
 				peak := peakRSS(t, p.cmd.Process.Pid)
-				t.Logf("GET %s: %d bytes in %v; gateway peak RSS %d MiB", get.accept, n, time.Since(start).Round(time.Millisecond), peak>>20)
+				t.Logf("GET %s (%s): %d bytes in %v; gateway peak RSS %d MiB", strings.TrimPrefix(get.url, p.base), get.accept, n, time.Since(start).Round(time.Millisecond), peak>>20)
 				if peak >= 128<<20 {
 					t.Errorf("peak RSS %d MiB after %s, budget 128 MiB", peak>>20, get.accept)
 				}

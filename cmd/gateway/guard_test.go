@@ -99,6 +99,7 @@ func testGuard(t *testing.T, args []string) {
 	for _, u := range []struct{ name, role string }{
 		{"dm1", "data_manager:TL"}, {"dm2", "data_manager:TL"}, {"up1", "site_uploader:TL:S1"},
 		{"qc1", "qc_reviewer:TL"}, {"adm", "admin"}, {"dmnew", "data_manager:TNEW"}, {"ext", "inspector:TL"},
+		{"rd1", "reader:TL"}, {"rd2", "reader:TL"},
 	} {
 		g.addUser(u.name, u.role)
 	}
@@ -113,7 +114,7 @@ func testGuard(t *testing.T, args []string) {
 	m := serveGuarded(t, g, guard)
 
 	tok := map[string]string{}
-	for _, u := range []string{"dm1", "dm2", "up1", "qc1", "adm", "dmnew"} {
+	for _, u := range []string{"dm1", "dm2", "up1", "qc1", "adm", "dmnew", "rd1", "rd2"} {
 		tok[u] = token(t, g.base, u)
 	}
 	send := func(method string, r guardedRequest) response {
@@ -166,6 +167,27 @@ func testGuard(t *testing.T, args []string) {
 		return v.Version
 	}
 	jsonBody := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	// accepted uploads a visit and has QC accept it: a readable case.
+	accepted := func() (subject string) {
+		sub, subject := newSubmission()
+		upload(sub, freshInstance(t, pet, nil))
+		mustSend("POST", "/api/v1/submissions/"+sub+"/complete", tok["up1"], nil, nil)
+		mustSend("POST", "/api/v1/submissions/"+sub+"/qc-decision", tok["qc1"], map[string]string{"decision": "accept", "reason": "ok"}, nil)
+		return subject
+	}
+	// readTask makes a readable case, assigns it, and returns its task,
+	// its reader and the scope of the case.
+	readTask := func() (id, reader string, scope db.Scope) {
+		subject := accepted()
+		var run struct {
+			Tasks []struct{ ID, Reader string }
+		}
+		mustSend("POST", "/api/v1/trials/TL/read-assignments", tok["dm1"], map[string]string{}, &run)
+		if len(run.Tasks) != 1 {
+			t.Fatalf("assignment fixture: %+v", run)
+		}
+		return run.Tasks[0].ID, run.Tasks[0].Reader, db.Scope{Trial: "TL", Site: "S1", Subject: subject, Visit: "BL"}
+	}
 
 	// requests build, with the guard off, what each endpoint acts on, and
 	// return the request. Keys are the router's method and path template.
@@ -233,6 +255,32 @@ func testGuard(t *testing.T, args []string) {
 			return guardedRequest{path: "/api/v1/submissions/" + sub + "/instances/" + view.Instances[0].SOP + "/review",
 				token: tok["qc1"], contentType: "application/json", lock: tl,
 				body: jsonBody(map[string]string{"decision": "release", "reason": "no burned-in text"})}
+		},
+		"POST /api/v1/trials/:trial/read-assignments": func() guardedRequest {
+			accepted()
+			return guardedRequest{path: "/api/v1/trials/TL/read-assignments", token: tok["dm1"], contentType: "application/json",
+				body: jsonBody(map[string]string{"seed": "guard"}), lock: tl}
+		},
+		"POST /api/v1/read-tasks/:id/reassign": func() guardedRequest {
+			id, reader, _ := readTask()
+			other := map[string]string{"rd1": "rd2", "rd2": "rd1"}[reader]
+			return guardedRequest{path: "/api/v1/read-tasks/" + id + "/reassign", token: tok["dm1"], contentType: "application/json",
+				body: jsonBody(map[string]string{"reader": other, "reason": "workload"}), lock: tl}
+		},
+		"PUT /api/v1/read-tasks/:id/result": func() guardedRequest {
+			id, reader, scope := readTask()
+			return guardedRequest{path: "/api/v1/read-tasks/" + id + "/result", token: tok[reader], contentType: "application/json",
+				body: jsonBody(map[string]any{"values": map[string]string{"resp": "yes"}}), lock: scope}
+		},
+		"POST /api/v1/read-tasks/:id/sign": func() guardedRequest {
+			id, reader, scope := readTask()
+			mustSend("PUT", "/api/v1/read-tasks/"+id+"/result", tok[reader], map[string]any{"values": map[string]string{"resp": "no"}}, nil)
+			return guardedRequest{path: "/api/v1/read-tasks/" + id + "/sign", token: tok[reader], contentType: "application/json",
+				body: jsonBody(map[string]string{"password": testPassword, "meaning": "authorship"}), lock: scope}
+		},
+		"POST /api/v1/trials/:trial/reads/release": func() guardedRequest {
+			return guardedRequest{path: "/api/v1/trials/TL/reads/release", token: tok["dm1"], contentType: "application/json",
+				body: jsonBody(map[string]string{"password": testPassword, "meaning": "approval", "reason": "reads done"}), lock: tl}
 		},
 		"POST /dicomweb/submissions/:id/studies": func() guardedRequest {
 			sub, _ := newSubmission()

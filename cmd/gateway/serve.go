@@ -16,6 +16,7 @@ import (
 	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -110,7 +111,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.api, err = api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Trials: trials, Ingest: pipeline,
-		Catalog: catalog.New(d, m.store, dicom.Limits{}), Audit: trail.New(d), Logger: m.log,
+		Catalog: catalog.New(d, m.store, dicom.Limits{}), Reads: reads.NewService(d, trials, authSvc, nil),
+		Audit: trail.New(d), Logger: m.log,
 		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload, PublicURL: m.cfg.publicURL, CORSOrigins: m.cfg.cors})
 	if err != nil {
 		return err

@@ -10,24 +10,31 @@ import (
 	"github.com/trialgate/trialgate/auth"
 )
 
-const userUsage = `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... --password-stdin
+const userUsage = `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... [--affiliation TRIAL:SITE ...] --password-stdin
        gateway user grant|revoke --username U --role ROLE[:TRIAL[:SITE]]
+       gateway user affiliate|unaffiliate --username U --affiliation TRIAL:SITE
        gateway user deactivate|activate --username U
        gateway user unlock --username U
 (and the storage flags of serve; every change is audited as system:cli)`
 
 // userSubcommands are the subcommands of gateway user.
-var userSubcommands = []string{"add", "grant", "revoke", "deactivate", "activate", "unlock"}
+var userSubcommands = []string{"add", "grant", "revoke", "affiliate", "unaffiliate", "deactivate", "activate", "unlock"}
 
 // userSubUsage is the usage of each subcommand of gateway user.
 var userSubUsage = map[string]string{
-	"add": `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... --password-stdin [storage flags]
+	"add": `usage: gateway user add --username U --full-name "N" --role ROLE[:TRIAL[:SITE]] ... [--affiliation TRIAL:SITE ...] --password-stdin [storage flags]
 Creates an account (and the store, if there is none yet). The password is
-the first line of standard input; it never goes on the command line.`,
-	"grant":      `usage: gateway user grant --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
-	"revoke":     `usage: gateway user revoke --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
-	"deactivate": `usage: gateway user deactivate --username U [storage flags]`,
-	"activate":   `usage: gateway user activate --username U [storage flags]`,
+the first line of standard input; it never goes on the command line. An
+affiliation records a site the person belongs to: they are never given a
+blinded read of that site's cases.`,
+	"affiliate": `usage: gateway user affiliate --username U --affiliation TRIAL:SITE [storage flags]
+Records that the person belongs to a site of a trial (audited): they are never
+given a blinded read of that site's cases.`,
+	"unaffiliate": `usage: gateway user unaffiliate --username U --affiliation TRIAL:SITE [storage flags]`,
+	"grant":       `usage: gateway user grant --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
+	"revoke":      `usage: gateway user revoke --username U --role ROLE[:TRIAL[:SITE]] [storage flags]`,
+	"deactivate":  `usage: gateway user deactivate --username U [storage flags]`,
+	"activate":    `usage: gateway user activate --username U [storage flags]`,
 	"unlock": `usage: gateway user unlock --username U [storage flags]
 Lifts the lockout of an account locked after repeated wrong passwords,
 before it runs out, and clears its count of failures (audited).`,
@@ -44,6 +51,20 @@ func (r *roleFlags) Set(v string) error {
 		return err
 	}
 	*r = append(*r, g)
+	return nil
+}
+
+// affiliationFlags collects repeated --affiliation values.
+type affiliationFlags []auth.Affiliation
+
+func (a *affiliationFlags) String() string { return fmt.Sprint(*a) }
+
+func (a *affiliationFlags) Set(v string) error {
+	trial, site, ok := strings.Cut(v, ":")
+	if !ok || trial == "" || site == "" || strings.Contains(site, ":") {
+		return fmt.Errorf("want TRIAL:SITE, got %q", v)
+	}
+	*a = append(*a, auth.Affiliation{Trial: trial, Site: site})
 	return nil
 }
 
@@ -71,6 +92,7 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	var b backendFlags
 	var username, fullName string
 	var roles roleFlags
+	var affiliations affiliationFlags
 	var passwordStdin bool
 	fs := env.flags("user "+sub, userSubUsage[sub])
 	b.register(fs)
@@ -79,9 +101,12 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	case "add":
 		fs.StringVar(&fullName, "full-name", "", "the person's full (printed) name")
 		fs.Var(&roles, "role", "a role grant ROLE[:TRIAL[:SITE]] (repeatable)")
+		fs.Var(&affiliations, "affiliation", "a site the person belongs to, TRIAL:SITE (repeatable)")
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	case "grant", "revoke":
 		fs.Var(&roles, "role", "the role grant ROLE[:TRIAL[:SITE]]")
+	case "affiliate", "unaffiliate":
+		fs.Var(&affiliations, "affiliation", "the affiliation TRIAL:SITE")
 	}
 	if err := env.parse(fs, args); err != nil {
 		return err
@@ -112,7 +137,7 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 	switch sub {
 	case "add":
 		u, err := svc.CreateUser(ctx, by, auth.NewUser{Username: username, FullName: fullName,
-			Password: password, Grants: roles})
+			Password: password, Grants: roles, Affiliations: affiliations})
 		if err != nil {
 			return err
 		}
@@ -130,6 +155,19 @@ func userCmd(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s %s: %s\n", sub, username, roles[0])
+	case "affiliate", "unaffiliate":
+		if len(affiliations) != 1 {
+			return exitError{code: 2, msg: "give exactly one --affiliation"}
+		}
+		if sub == "affiliate" {
+			err = svc.AddAffiliation(ctx, by, username, affiliations[0])
+		} else {
+			err = svc.RemoveAffiliation(ctx, by, username, affiliations[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s %s: %s\n", sub, username, affiliations[0])
 	case "deactivate":
 		if err := svc.Deactivate(ctx, by, username); err != nil {
 			return err

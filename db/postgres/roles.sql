@@ -28,3 +28,8 @@ REVOKE UPDATE, DELETE, TRUNCATE ON schema_migrations FROM trialgate_app;
 -- never updated either.
 REVOKE DELETE, TRUNCATE ON trials, trial_versions, submissions, instances, qc_results FROM trialgate_app;
 REVOKE UPDATE ON qc_results FROM trialgate_app;
+-- Affiliations and reads likewise: rows gain states, never go; signed
+-- versions, case time points and releases never change at all.
+REVOKE DELETE, TRUNCATE ON user_affiliations, read_cases, read_case_timepoints, read_tasks, read_versions, read_releases
+	FROM trialgate_app;
+REVOKE UPDATE ON read_case_timepoints, read_versions, read_releases FROM trialgate_app;
