@@ -121,6 +121,8 @@ func newInteropFixture(t *testing.T) *interopFixture {
 	g.addUser("dm1", "data_manager:"+interopTrial)
 	g.addUser("up1", "site_uploader:"+interopTrial+":S1")
 	g.addUser("qc1", "qc_reviewer:"+interopTrial)
+	g.addUser("rd1", "reader:"+interopTrial)
+	g.addUser("rd2", "reader:"+interopTrial)
 	g.serve()
 	dm, up, qc := token(t, g.base, "dm1"), token(t, g.base, "up1"), token(t, g.base, "qc1")
 	approve := `{"password":"` + testPassword + `","meaning":"approval"}`
@@ -346,6 +348,83 @@ func TestInteropDICOMwebClient(t *testing.T) {
 			}
 		}
 		t.Fatalf("dicomweb-client checks failed (%v):\n%s", err, strings.Join(failures, "\n"))
+	}
+}
+
+// TestInteropDICOMwebClientReaderView holds the blinded reader view to the
+// same independent client: a reader's task, searched and retrieved with
+// dicomweb-client, shows the case code and the source's pixels, nothing
+// of the subject, the site or the source's dates, and no other case.
+func TestInteropDICOMwebClientReaderView(t *testing.T) {
+	node := tool(t, "node", "apt-get install nodejs")
+	js, err := filepath.Abs(filepath.Join("..", "..", "interop", "js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(js, "node_modules", "dicomweb-client", "package.json")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("interop/js/node_modules missing: run npm ci in interop/js (scripts/test.sh does)")
+		}
+		t.Skip("interop/js/node_modules missing: run npm ci in interop/js (scripts/test.sh does)")
+	}
+	fx := newInteropFixture(t)
+	base := fx.gw.base
+	dm := token(t, base, "dm1")
+	if r := do(t, "POST", base+"/api/v1/trials/"+interopTrial+"/read-assignments", dm, "application/json",
+		strings.NewReader(`{"seed":"interop"}`)); r.status != http.StatusOK {
+		t.Fatalf("assign: %d %s", r.status, r.body)
+	}
+	var overview struct {
+		Tasks []struct{ ID, Case, Subject, Reader string }
+	}
+	do(t, "GET", base+"/api/v1/trials/"+interopTrial+"/read-tasks", dm, "", nil).json(t, &overview)
+	var task, code string
+	for _, x := range overview.Tasks {
+		if x.Subject == "S1-001" && x.Reader == "rd1" {
+			task, code = x.ID, x.Case
+		}
+	}
+	if task == "" {
+		t.Fatalf("rd1 holds no task of S1-001: %+v", overview.Tasks)
+	}
+	type readerFixture struct {
+		URL        string            `json:"url"`
+		Token      string            `json:"token"`
+		Code       string            `json:"code"`
+		Forbidden  []string          `json:"forbidden"`
+		Instances  []interopInstance `json:"instances"`
+		OtherStudy string            `json:"otherStudy"`
+	}
+	rf := readerFixture{URL: base + "/dicomweb/reads/" + task, Token: token(t, base, "rd1"), Code: code,
+		Forbidden: []string{"S1-001", "S1-002", "City Hospital Radiology", "Baseline"}}
+	for _, in := range fx.Instances {
+		if in.Subject != "S1-001" {
+			rf.OtherStudy = in.Study
+			continue
+		}
+		rf.Instances = append(rf.Instances, in)
+		for _, v := range []string{in.OriginalStudy, in.OriginalStudyDate, in.OriginalAccession} {
+			if len(v) >= 6 && !slices.Contains(rf.Forbidden, v) {
+				rf.Forbidden = append(rf.Forbidden, v)
+			}
+		}
+	}
+	b, err := json.Marshal(rf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "reader.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "reader.mjs", path)
+	cmd.Dir = js
+	out, err := cmd.CombinedOutput()
+	t.Logf("dicomweb-client on the reader view:\n%s", out)
+	if err != nil {
+		t.Fatalf("dicomweb-client checks of the reader view failed: %v", err)
 	}
 }
 
