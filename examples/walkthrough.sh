@@ -250,12 +250,43 @@ api POST "/api/v1/submissions/$SUB/qc-decision" "$QC1" 200 -H 'Content-Type: app
 api GET "/api/v1/submissions/$SUB" "$QC1" 200
 echo "  submission status: $(json status)"
 
-# ---- 11. the audit trail -------------------------------------------------------------------------------
+# ---- 11. blinded reads ---------------------------------------------------------------------------------
+
+# The accepted visit is a case for the trial's central readers. Two readers
+# (rita belongs to site S2: she never reads its cases; none here are from
+# S2) read it blinded, through their own DICOMweb view, and sign.
+step "11. blinded reads (dm1 assigns; rita and rex read)"
+for r in 'rita Rita Reader S2' 'rex Rex Reader -'; do
+	set -- $r
+	aff='[]'
+	[[ $4 != - ]] && aff="[{\"trial\":\"$TRIAL\",\"site\":\"$4\"}]"
+	api POST /api/v1/users "$ADMIN" 201 -H 'Content-Type: application/json' \
+		-d "{\"username\":\"$1\",\"full_name\":\"$2 $3\",\"password\":\"$PASSWORD\",\"grants\":[{\"role\":\"reader\",\"trial\":\"$TRIAL\"}],\"affiliations\":$aff}"
+done
+api POST "/api/v1/trials/$TRIAL/read-assignments" "$DM1" 200 -H 'Content-Type: application/json' -d '{"seed":"walkthrough"}'
+echo "  $(grep -o '"tasks":\[[^]]*\]' "$OUT")"
+for reader in rita rex; do
+	TOKEN=$(login $reader)
+	api GET /api/v1/read-tasks "$TOKEN" 200
+	TASK=$(json id)
+	CASE=$(json case)
+	[[ $TASK == task-* ]] || die "$reader has no read task"
+	api GET "/dicomweb/reads/$TASK/studies" "$TOKEN" 200
+	grep -q "$CASE" "$OUT" || die "the reader's view does not show the case code $CASE"
+	! grep -q 'S1-001' "$OUT" || die "the reader's view shows the subject code"
+	api PUT "/api/v1/read-tasks/$TASK/result" "$TOKEN" 200 -H 'Content-Type: application/json' \
+		-d '{"values":{"overall_response":"PR","sum_of_diameters_mm":42.5,"new_lesions":false,"assessment_date":"2026-11-30"}}'
+	api POST "/api/v1/read-tasks/$TASK/sign" "$TOKEN" 200 -H 'Content-Type: application/json' \
+		-d "{\"password\":\"$PASSWORD\",\"meaning\":\"authorship\"}"
+	echo "  $reader read case $CASE (task $TASK) and signed it"
+done
+
+# ---- 12. the audit trail -------------------------------------------------------------------------------
 
 # Every step above is an entry on the trial's hash-chained trail (the
 # accounts and logins on the system chain). An inspector reads and
 # verifies it; both uses are recorded too.
-step "11. the audit trail (as insp1)"
+step "12. the audit trail (as insp1)"
 INSP1=$(login insp1)
 api GET "/api/v1/audit/verify?trial=$TRIAL" "$INSP1" 200
 grep -q '"ok":true' "$OUT" || die "the trail does not verify: $(cat "$OUT")"
