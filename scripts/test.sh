@@ -287,4 +287,5 @@ if [[ -z ${TRIALGATE_TEST_PACKAGES:-} && $# -eq 0 ]]; then
 	# Reads: the read design (part of a trial definition) and a reader's values.
 	go test -run '^$' -fuzz '^FuzzParseDesign$' -fuzztime 50000x -fuzzminimizetime 200x ./reads/
 	go test -run '^$' -fuzz '^FuzzValidate$' -fuzztime 100000x -fuzzminimizetime 200x ./reads/
+	go test -run '^$' -fuzz '^FuzzBlind$' -fuzztime 50000x -fuzzminimizetime 200x ./reads/
 fi
