@@ -184,3 +184,163 @@ func BenchmarkAssignRun(b *testing.B) {
 		}
 	}
 }
+
+const recistTrial = `{"id":"TR","name":"RECIST","sites":[{"id":"S1","name":"One"}],
+ "visits":[{"id":"BL","label":"Baseline"},{"id":"FU1","label":"Week 8"}],"deid":{"options":[]},"qc":{"rules":[]},
+ "reads":{"design":"double_adjudicated","form":{"template":"recist_1.1"}}}`
+
+// principalOf logs a user in and returns their principal.
+func principalOf(tb testing.TB, a *auth.Service, username string) *auth.Principal {
+	tb.Helper()
+	ctx := context.Background()
+	sess, err := a.Login(ctx, username, testPassword, auth.Client{IP: "127.0.0.1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := a.Authenticate(ctx, string(sess.Token), auth.Client{IP: "127.0.0.1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// A RECIST read is a subject case: every visit, read in order; the gateway
+// derives the sums and responses of each time point from the earlier ones,
+// and two readers who differ on the response go to adjudication.
+func TestSubjectCaseRECIST(t *testing.T) {
+	ctx := context.Background()
+	d, _ := dbtest.OpenSQLite(t, nil)
+	a := auth.New(d, auth.Config{Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+	trials := trial.NewService(d, a, nil)
+	op := auth.Operator("cli", "root", "Operator", auth.Grant{Role: auth.DataManager, Trial: "TR"})
+	if _, err := trials.Create(ctx, op, []byte(recistTrial)); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []struct {
+		name string
+		role auth.Role
+	}{{"dana", auth.DataManager}, {"reader1", auth.Reader}, {"reader2", auth.Reader}, {"adjudicator", auth.Adjudicator}} {
+		if _, err := a.CreateUser(ctx, audit.System("test"), auth.NewUser{Username: u.name, FullName: "User " + u.name,
+			Password: testPassword, Grants: []auth.Grant{{Role: u.role, Trial: "TR"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dm := principalOf(t, a, "dana")
+	if _, err := trials.Approve(ctx, dm, "TR", 1, testPassword, auth.MeaningApproval); err != nil {
+		t.Fatal(err)
+	}
+	svc := reads.NewService(d, trials, a, nil)
+	insert := func(id, visit, status string) {
+		now := time.Now().UnixMicro()
+		err := d.Write(ctx, audit.System("test"), db.TrialScope("TR"), func(tx *db.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO submissions (id, trial_id, trial_version, site, subject, visit, status, qc_run,
+				created_us, created_by, updated_us, decision_reason) VALUES ($1, 'TR', 1, 'S1', 'TR-001', $2, $3, 1, $4, 'test', $4, '')`,
+				id, visit, status, now); err != nil {
+				return err
+			}
+			return tx.Audit(audit.Event{Action: audit.ActionQCDecided, Object: audit.Object{Type: "submission", ID: id}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only the baseline is accepted: the subject is not readable yet.
+	insert("sub-bl", "BL", "accepted")
+	run, err := svc.Assign(ctx, dm, "TR", "s")
+	if err != nil || run.CasesCreated != 0 {
+		t.Fatalf("with the follow-up missing: %+v, %v", run, err)
+	}
+	insert("sub-fu", "FU1", "accepted")
+	if run, err = svc.Assign(ctx, dm, "TR", "s"); err != nil || run.CasesCreated != 1 || len(run.Tasks) != 2 {
+		t.Fatalf("complete subject: %+v, %v", run, err)
+	}
+
+	lesion := func(mm float64) map[string]any {
+		return map[string]any{"location": "liver segment 4", "organ": "liver", "nodal": false, "longest_diameter_mm": mm}
+	}
+	timepoint := func(mm float64, newLesions bool) reads.TimepointInput {
+		return reads.TimepointInput{Values: map[string]any{"target_lesions": []any{lesion(mm)},
+			"non_target_lesions": []any{}, "new_lesions": newLesions}}
+	}
+	readers := map[string]*auth.Principal{"reader1": principalOf(t, a, "reader1"), "reader2": principalOf(t, a, "reader2")}
+	follow := map[string]float64{"reader1": 20, "reader2": 36} // from 40 mm: PR for one, SD for the other
+	for _, task := range run.Tasks {
+		p := readers[task.Reader]
+		// values are refused for a subject case; a prefix may be saved.
+		if _, err := svc.SaveResult(ctx, p, task.ID, reads.ResultInput{Values: timepoint(40, false).Values}); err == nil {
+			t.Errorf("values for a subject case accepted")
+		}
+		v, err := svc.SaveResult(ctx, p, task.ID, reads.ResultInput{Timepoints: []reads.TimepointInput{timepoint(40, false)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Timepoints) != 2 || v.Timepoints[0].Label != "baseline" || v.Timepoints[1].Label != "follow-up 1" {
+			t.Errorf("time points %+v", v.Timepoints)
+		}
+		if _, err := svc.Sign(ctx, p, task.ID, testPassword, auth.MeaningAuthorship); err == nil {
+			t.Errorf("a read of one of two time points was signed")
+		}
+		v, err = svc.SaveResult(ctx, p, task.ID, reads.ResultInput{Timepoints: []reads.TimepointInput{
+			timepoint(40, false), timepoint(follow[task.Reader], false)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tps := v.Draft.Result.(map[string]any)["timepoints"].([]map[string]any)
+		fu := tps[1]["values"].(map[string]any)
+		want := map[string]string{"reader1": "PR", "reader2": "SD"}[task.Reader]
+		if fu["overall_response"] != want || fu["sum_of_diameters_mm"] != follow[task.Reader] {
+			t.Errorf("%s follow-up derived %v, want %s", task.Reader, fu, want)
+		}
+		if _, err := svc.Sign(ctx, p, task.ID, testPassword, auth.MeaningAuthorship); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adj := principalOf(t, a, "adjudicator")
+	tasks, err := svc.Tasks(ctx, adj)
+	if err != nil || len(tasks) != 1 || tasks[0].Kind != reads.KindAdjudication {
+		t.Fatalf("adjudicator's tasks: %+v, %v", tasks, err)
+	}
+	v, err := svc.Task(ctx, adj, tasks[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Reads) != 2 || len(v.Discordant) == 0 || v.Discordant[0] != "timepoints[1].overall_response" {
+		t.Errorf("adjudication view: reads %d, discordant %v", len(v.Reads), v.Discordant)
+	}
+	// Take reader1's read (PR), whichever slot it is in.
+	choice := reads.ChoiceReader1
+	for _, task := range run.Tasks {
+		if task.Reader == "reader1" && task.Slot == 2 {
+			choice = reads.ChoiceReader2
+		}
+	}
+	if _, err := svc.SaveResult(ctx, adj, tasks[0].ID, reads.ResultInput{Choice: choice, Reason: "the lesion measures 20 mm"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Sign(ctx, adj, tasks[0].ID, testPassword, auth.MeaningAuthorship); err != nil {
+		t.Fatal(err)
+	}
+	// The release comes first for a data manager; then the outcome is
+	// Reader 1's read.
+	if _, err := svc.Outcomes(ctx, dm, "TR"); err == nil {
+		t.Fatal("outcomes before release")
+	}
+	if _, err := svc.Release(ctx, dm, "TR", testPassword, auth.MeaningApproval, "reads complete"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.Outcomes(ctx, dm, "TR")
+	if err != nil || len(out) != 1 || out[0].Source != reads.OutcomeAdjudicated {
+		t.Fatalf("outcomes: %+v, %v", out, err)
+	}
+	tps := out[0].Result.(map[string]any)["timepoints"].([]map[string]any)
+	if r := tps[1]["values"].(map[string]any)["overall_response"]; r != "PR" {
+		t.Errorf("adjudicated outcome %v, want reader1's PR", r)
+	}
+	rep, err := svc.Agreement(ctx, dm, "TR")
+	if err != nil || rep.Cases != 1 || rep.Pairs != 2 {
+		t.Errorf("agreement: %+v, %v", rep, err)
+	}
+	if !dbtestVerify(t, d) {
+		t.Error("the trail does not verify")
+	}
+}
