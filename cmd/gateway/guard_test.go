@@ -450,7 +450,11 @@ func freshInstance(t *testing.T, path string, set map[dicom.Tag]string) []byte {
 	obj.Dataset.SetString(dicom.SOPInstanceUID, "UI", uid)
 	obj.Meta.SetString(dicom.MediaStorageSOPInstanceUID, "UI", uid)
 	for tag, v := range set {
-		obj.Dataset.SetString(tag, "LO", v)
+		vr, _, ok := dicom.Lookup(tag)
+		if !ok {
+			t.Fatalf("no VR for %s", tag)
+		}
+		obj.Dataset.SetString(tag, vr, v)
 	}
 	var b bytes.Buffer
 	if _, err := obj.Write(&b, nil); err != nil {
