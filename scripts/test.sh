@@ -10,9 +10,11 @@
 #   local port with a throw-away data folder; TRIALGATE_TEST_S3_* point the
 #   tests at it. It is stopped and its data removed when the script exits.
 # - Debian packages of the independent peers the tests use (dcmtk,
-#   dicom3tools, Orthanc with its DICOMweb plugin, Node.js), installed with
-#   apt-get when missing, and interop/js's npm packages (npm ci, kept in
-#   interop/js/node_modules until its package-lock.json changes).
+#   dicom3tools, Orthanc with its DICOMweb plugin, Node.js, Chromium),
+#   installed with apt-get when missing, interop/js's npm packages (npm ci,
+#   kept in interop/js/node_modules until its package-lock.json changes)
+#   and the OHIF Viewer's published build (npm pack, sha512-checked, kept
+#   in .cache/ohif).
 # - go vet, a gofmt check, then go test.
 #
 # With CI=true a service or tool that cannot be provided fails the run;
@@ -211,6 +213,8 @@ have_deb orthanc-dicomweb || missing+=(orthanc-dicomweb)
 command -v node >/dev/null || missing+=(nodejs)
 # NodeSource's nodejs carries its own npm (and conflicts with Debian's).
 command -v npm >/dev/null || missing+=(npm)
+# Chromium runs the OHIF Viewer (cmd/gateway/ohif_test.go).
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]} > 0)) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -222,6 +226,7 @@ command -v dciodvfy >/dev/null || required "dciodvfy (Debian package dicom3tools
 command -v dcmdump >/dev/null || required "dcmdump (Debian package dcmtk) is not installed"
 command -v Orthanc >/dev/null || [[ -x /usr/sbin/Orthanc ]] || required "Orthanc (Debian package orthanc) is not installed"
 have_deb orthanc-dicomweb || required "the Orthanc DICOMweb plugin (Debian package orthanc-dicomweb) is not installed"
+command -v chromium >/dev/null || required "Chromium (Debian package chromium) is not installed"
 
 # ---- the JavaScript DICOMweb client -------------------------------------------
 
@@ -253,6 +258,45 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
 	npm_ci || required "npm ci in interop/js failed"
 else
 	required "Node.js and npm (Debian packages nodejs, npm) are not installed"
+fi
+
+# ---- the OHIF Viewer -----------------------------------------------------------
+
+# The viewer's published build: @ohif/app's tarball from the npm registry
+# (npm pack fetches it alone, without the 470 packages its package.json
+# names, which the prebuilt dist/ does not need), checked against the
+# sha512 pinned here, unpacked into .cache/ohif/app-$OHIF_VERSION/dist.
+OHIF_VERSION=3.13.2 # cmd/gateway/ohif_test.go's ohifVersion
+OHIF_SHA512=WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKxFfpq+jd5xXZB9E8EA==
+fetch_ohif() {
+	local dest=$ROOT/.cache/ohif/app-$OHIF_VERSION tmp rc=0 sum
+	[[ -f $dest/dist/index.html ]] && return 0
+	mkdir -p "$ROOT/.cache/ohif"
+	exec 7>"$ROOT/.cache/ohif.lock"
+	flock 7
+	if [[ ! -f $dest/dist/index.html ]]; then
+		log "fetching @ohif/app@$OHIF_VERSION into .cache/ohif"
+		tmp=$(mktemp -d "$ROOT/.cache/ohif/fetch.XXXXXX")
+		(cd "$tmp" && npm pack "@ohif/app@$OHIF_VERSION" --silent >/dev/null) || rc=$?
+		if ((rc == 0)); then
+			sum=$(openssl dgst -sha512 -binary "$tmp/ohif-app-$OHIF_VERSION.tgz" | base64 -w0)
+			if [[ $sum != "$OHIF_SHA512" ]]; then
+				log "@ohif/app@$OHIF_VERSION: sha512 $sum, want $OHIF_SHA512"
+				rc=1
+			fi
+		fi
+		if ((rc == 0)); then
+			mkdir -p "$tmp/app" &&
+				tar xzf "$tmp/ohif-app-$OHIF_VERSION.tgz" -C "$tmp/app" --strip-components=1 package/dist &&
+				rm -rf "$dest" && mv "$tmp/app" "$dest" || rc=$?
+		fi
+		rm -rf "$tmp"
+	fi
+	exec 7>&-
+	return "$rc"
+}
+if command -v npm >/dev/null; then
+	fetch_ohif || required "fetching the OHIF Viewer (@ohif/app@$OHIF_VERSION) failed"
 fi
 
 # ---- tests ---------------------------------------------------------------
