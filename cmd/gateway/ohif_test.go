@@ -60,7 +60,7 @@ type ohifViewer struct {
 	origin   string // http://127.0.0.1:port: the value for --cors-origin
 	chromium string
 
-	page   sync.Mutex             // held by openInOHIF: one page at a time
+	busy   sync.Mutex             // held by openInOHIF: one page at a time
 	config atomic.Pointer[[]byte] // app-config.js of the page open now
 }
 
@@ -202,8 +202,8 @@ func openInOHIF(t *testing.T, v *ohifViewer, gatewayRoot, token, studyUID string
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.page.Lock()
-	defer v.page.Unlock()
+	v.busy.Lock()
+	defer v.busy.Unlock()
 	v.config.Store(&cfg)
 
 	var browserOut syncBuffer
@@ -255,10 +255,27 @@ func openInOHIF(t *testing.T, v *ohifViewer, gatewayRoot, token, studyUID string
 	tctx, tcancel := context.WithTimeout(ctx, ohifTimeout)
 	defer tcancel()
 	q := url.Values{"StudyInstanceUIDs": {studyUID}, "token": {token}}
-	chromedp.Do(tctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => { const C = window.CustomEvent; window.CustomEvent = class extends C { constructor(t, i) { super(t, i); if (String(t).includes('ERROR')) { const e = i && i.detail && i.detail.error; console.log('DEBUGEVT', t, e && (e.stack || e.message || JSON.stringify(e))); } } } })()`})
+	// cornerstone reports a frame it cannot show only as an event
+	// (IMAGE_LOAD_ERROR and its kin), whose detail holds the reason, and
+	// OHIF's handler of it throws before saying anything useful. The
+	// page logs every such event's error to its console, which a failure
+	// prints.
+	const logErrorEvents = `(() => {
+		const Base = window.CustomEvent;
+		window.CustomEvent = class extends Base {
+			constructor(type, init) {
+				super(type, init);
+				const err = init && init.detail && init.detail.error;
+				if (String(type).includes('ERROR')) console.error('event ' + type + ':', err && (err.stack || err.message || JSON.stringify(err)));
+			}
+		};
+	})()`
+	if err := chromedp.Do(tctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: logErrorEvents})
 		return err
-	}))
+	})); err != nil {
+		fail("adding the page's error log: %v", err)
+	}
 	// Not chromedp.Navigate, which waits for the load event: the viewer
 	// keeps loading its bundles and workers long after it has started, and
 	// the canvas below is what the test waits for.
