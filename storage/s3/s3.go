@@ -12,7 +12,7 @@
 // (PartSize) is therefore hashed in memory first and written straight to its
 // key. A larger one is streamed as a multipart upload to a temporary key
 // while being hashed, then copied server-side to its content key, and the
-// temporary object deleted. Memory per Put stays near two parts whatever the
+// temporary object deleted. Memory per Put stays one part whatever the
 // object's size.
 //
 // A crash between upload and cleanup leaves an object under tmp/ that no key
@@ -28,7 +28,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"strings"
@@ -68,11 +67,13 @@ var _ storage.Store = (*Store)(nil)
 const (
 	// PartSize is the unit of upload: objects up to this size are sent in
 	// one PUT, larger ones as multipart uploads of parts this size. It
-	// bounds memory (about two parts per concurrent Put) and, with S3's
+	// bounds memory (one part per concurrent Put) and, with S3's
 	// 10,000-part limit, the object size (MaxSize).
 	PartSize = 16 << 20
 	// MaxSize is the largest object Put accepts.
-	MaxSize = PartSize * 10000
+	MaxSize = PartSize * maxParts
+	// maxParts is S3's limit on the parts of a multipart upload.
+	maxParts = 10000
 	// maxCopySize is the largest object a single server-side CopyObject may
 	// copy; larger ones are copied part by part.
 	maxCopySize = 5 << 30
@@ -149,7 +150,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (storage.Object, error) {
 	case err != nil:
 		return storage.Object{}, fmt.Errorf("storage/s3: put: read input: %w", err)
 	}
-	return s.putLarge(ctx, io.MultiReader(bytes.NewReader(buf), r))
+	return s.putLarge(ctx, buf, r)
 }
 
 // putSmall stores an object that is entirely in memory: its key is known
@@ -165,40 +166,67 @@ func (s *Store) putSmall(ctx context.Context, b []byte) (storage.Object, error) 
 	return obj, nil
 }
 
-// putLarge streams r to a temporary key, hashing it on the way, then copies
-// it server-side to its content key.
-func (s *Store) putLarge(ctx context.Context, r io.Reader) (storage.Object, error) {
+// putLarge streams buf, which holds the first full part, and then the rest
+// of r to a temporary key as a multipart upload, hashing it on the way, then
+// copies it server-side to its content key. Each part is read into buf and
+// sent from there: minio-go's own streaming upload would allocate a second
+// part-sized buffer per Put.
+func (s *Store) putLarge(ctx context.Context, buf []byte, r io.Reader) (storage.Object, error) {
 	tmp, err := tmpKey()
 	if err != nil {
 		return storage.Object{}, err
 	}
-	in := &input{r: r, h: sha256.New()}
-	info, err := s.client.PutObject(ctx, s.bucket, tmp, in, -1, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    PartSize,
-	})
-	// On failure minio-go aborts the multipart upload itself; after success
-	// the temporary object must go whatever happens next.
-	if err == nil {
-		defer s.removeTmp(ctx, tmp)
-	}
-	switch {
-	case in.err != nil:
-		// The caller's reader failed (client gone, size limit): its error,
-		// not the store's, explains the failure.
-		return storage.Object{}, fmt.Errorf("storage/s3: put: read input: %w", in.err)
-	case err != nil:
+	core := minio.Core{Client: s.client}
+	id, err := core.NewMultipartUpload(ctx, s.bucket, tmp, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
 		return storage.Object{}, classify("put", tmp, err)
-	case !in.eof:
-		// minio-go stops after 10,000 parts without reading the rest.
-		return storage.Object{}, trialgate.Errorf(trialgate.ETooLarge, "object exceeds the store's limit of %d bytes", int64(MaxSize))
-	case info.Size != in.n:
-		return storage.Object{}, fmt.Errorf("storage/s3: put: uploaded %d bytes but the store recorded %d", in.n, info.Size)
 	}
+	h := sha256.New()
+	var size int64
+	parts, err := func() ([]minio.CompletePart, error) {
+		var parts []minio.CompletePart
+		part := buf
+		for {
+			h.Write(part) // a hash.Hash never returns an error
+			size += int64(len(part))
+			p, err := core.PutObjectPart(ctx, s.bucket, tmp, id, len(parts)+1,
+				bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{})
+			if err != nil {
+				return nil, classify("put", tmp, err)
+			}
+			parts = append(parts, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+			n, err := io.ReadFull(r, buf)
+			switch {
+			case err == io.EOF:
+				return parts, nil
+			case err != nil && err != io.ErrUnexpectedEOF:
+				// The caller's reader failed (client gone, size limit):
+				// its error, not the store's, explains the failure.
+				return nil, fmt.Errorf("storage/s3: put: read input: %w", err)
+			case len(parts) == maxParts:
+				return nil, trialgate.Errorf(trialgate.ETooLarge, "object exceeds the store's limit of %d bytes", int64(MaxSize))
+			}
+			part = buf[:n]
+		}
+	}()
+	var info minio.UploadInfo
+	if err == nil {
+		info, err = core.CompleteMultipartUpload(ctx, s.bucket, tmp, id, parts, minio.PutObjectOptions{})
+		if err != nil {
+			err = classify("put: complete upload", tmp, err)
+		}
+	}
+	if err != nil {
+		s.cleanup(ctx, func(ctx context.Context) error { return core.AbortMultipartUpload(ctx, s.bucket, tmp, id) })
+		return storage.Object{}, err
+	}
+	defer s.cleanup(ctx, func(ctx context.Context) error {
+		return s.client.RemoveObject(ctx, s.bucket, tmp, minio.RemoveObjectOptions{})
+	})
 
 	var sum [sha256.Size]byte
-	copy(sum[:], in.h.Sum(nil))
-	obj := storage.ObjectOf(sum, in.n)
+	copy(sum[:], h.Sum(nil))
+	obj := storage.ObjectOf(sum, size)
 	if exists, err := s.exists(ctx, obj.Key); err != nil {
 		return storage.Object{}, err
 	} else if exists {
@@ -219,13 +247,14 @@ func (s *Store) putLarge(ctx context.Context, r io.Reader) (storage.Object, erro
 	return obj, nil
 }
 
-// removeTmp deletes a temporary object, even when ctx has been cancelled:
-// a client hanging up must not leave it behind. If deletion fails the
-// object stays under tmp/ for the lifecycle rule (see the package doc).
-func (s *Store) removeTmp(ctx context.Context, key string) {
+// cleanup removes what a Put left behind (an aborted upload, a temporary
+// object), even when ctx has been cancelled: a client hanging up must not
+// leave it behind. If that fails too, the bucket's lifecycle rule (see the
+// package doc) removes it later.
+func (s *Store) cleanup(ctx context.Context, remove func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	_ = remove(ctx)
 }
 
 func tmpKey() (string, error) {
@@ -234,29 +263,6 @@ func tmpKey() (string, error) {
 		return "", fmt.Errorf("storage/s3: put: temporary key: %w", err)
 	}
 	return tmpPrefix + hex.EncodeToString(b[:]), nil
-}
-
-// input hashes and counts what minio-go reads from the caller's reader and
-// remembers whether it ended and how.
-type input struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	eof bool
-	err error // a read error other than io.EOF
-}
-
-func (in *input) Read(p []byte) (int, error) {
-	n, err := in.r.Read(p)
-	in.h.Write(p[:n]) // a hash.Hash never returns an error
-	in.n += int64(n)
-	switch {
-	case err == io.EOF:
-		in.eof = true
-	case err != nil:
-		in.err = err
-	}
-	return n, err
 }
 
 // exists reports whether key names an object.

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -217,16 +219,37 @@ func TestUnreachable(t *testing.T) {
 func TestLargePathUsesTemporaryKey(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	obj, err := s.Put(ctx, storagetest.RandomReader(2, 2*PartSize+1))
-	if err != nil {
-		t.Fatal(err)
+	// A whole number of parts ends on a read of nothing; one byte more
+	// ends on a short part.
+	for _, size := range []int64{2 * PartSize, 2*PartSize + 1} {
+		obj, err := s.Put(ctx, storagetest.RandomReader(uint64(size), size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.client.StatObject(ctx, s.bucket, obj.Key, minio.StatObjectOptions{})
+		if err != nil || info.Size != obj.Size || obj.Size != size {
+			t.Fatalf("content key of %d bytes: %+v, %v", size, info, err)
+		}
+		if left := tmpObjects(t, s); len(left) != 0 {
+			t.Errorf("temporary objects left: %v", left)
+		}
 	}
-	info, err := s.client.StatObject(ctx, s.bucket, obj.Key, minio.StatObjectOptions{})
-	if err != nil || info.Size != obj.Size {
-		t.Fatalf("content key: %+v, %v", info, err)
+}
+
+// A reader failing in the middle of a multipart upload leaves no upload
+// behind to hold its parts.
+func TestFailedLargePutAbortsUpload(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	broken := io.MultiReader(storagetest.RandomReader(3, PartSize+PartSize/2), iotest.ErrReader(errors.New("client gone")))
+	if _, err := s.Put(ctx, broken); err == nil || !strings.Contains(err.Error(), "client gone") {
+		t.Fatalf("Put = %v, want the reader's error", err)
 	}
-	if left := tmpObjects(t, s); len(left) != 0 {
-		t.Errorf("temporary objects left: %v", left)
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, tmpPrefix, true) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		t.Errorf("upload left behind: %s (%s)", u.Key, u.UploadID)
 	}
 }
 
