@@ -26,6 +26,7 @@ import (
 	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/lock"
 	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/trial"
 )
@@ -50,6 +51,7 @@ type Config struct {
 	Ingest  *ingest.Service
 	Catalog *catalog.Catalog
 	Reads   *reads.Service
+	Locks   *lock.Service
 	Audit   *trail.Service
 	Logger  *slog.Logger
 	// MaxBody bounds JSON request bodies; 0 means DefaultMaxBody.
@@ -80,6 +82,7 @@ type Server struct {
 	catalog   *catalog.Catalog
 	qcView    catalog.Policy
 	reads     *reads.Service
+	locks     *lock.Service
 	audit     *trail.Service
 	log       *slog.Logger
 	maxBody   int64
@@ -96,8 +99,8 @@ var openapi []byte
 // New returns the server's handler.
 func New(cfg Config) (*Server, error) {
 	if cfg.DB == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Trials == nil || cfg.Ingest == nil ||
-		cfg.Catalog == nil || cfg.Reads == nil || cfg.Audit == nil {
-		return nil, errors.New("api: DB, Store, Auth, Trials, Ingest, Catalog, Reads and Audit are required")
+		cfg.Catalog == nil || cfg.Reads == nil || cfg.Locks == nil || cfg.Audit == nil {
+		return nil, errors.New("api: DB, Store, Auth, Trials, Ingest, Catalog, Reads, Locks and Audit are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -112,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 	// its debug output.
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{db: cfg.DB, store: cfg.Store, auth: cfg.Auth, trials: cfg.Trials, ingest: cfg.Ingest,
-		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), reads: cfg.Reads, audit: cfg.Audit, log: cfg.Logger,
+		catalog: cfg.Catalog, qcView: catalog.QCView(cfg.DB), reads: cfg.Reads, locks: cfg.Locks, audit: cfg.Audit, log: cfg.Logger,
 		maxBody: cfg.MaxBody, maxUpload: cfg.MaxUpload,
 		metrics: newMetrics(cfg.DB.Stats), publicURL: strings.TrimRight(cfg.PublicURL, "/"), cors: cfg.CORSOrigins}
 	if s.publicURL != "" {
@@ -166,6 +169,11 @@ func New(cfg Config) (*Server, error) {
 	authed.GET("/trials/:trial/reads/outcomes", s.h(s.readOutcomes))
 	authed.GET("/trials/:trial/reads/agreement", s.h(s.readAgreement))
 	authed.POST("/trials/:trial/reads/release", s.h(s.releaseReads))
+	authed.POST("/trials/:trial/locks", s.h(s.applyLock))
+	authed.GET("/trials/:trial/locks", s.h(s.trialLocks))
+	authed.POST("/locks/:id/release", s.h(s.releaseLock))
+	authed.GET("/locks/:id/manifest", s.h(s.lockManifest))
+	authed.GET("/locks/:id/verify", s.h(s.verifyLock))
 	authed.GET("/read-tasks", s.h(s.readTasks))
 	authed.GET("/read-tasks/:id", s.h(s.readTask))
 	authed.PUT("/read-tasks/:id/result", s.h(s.saveResult))

@@ -18,6 +18,7 @@ import (
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/lock"
 )
 
 // DICOMweb (PS3.18): STOW-RS into a submission or a trial, and the trial's
@@ -137,10 +138,25 @@ func (s *Server) stow(c *gin.Context, t ingest.Target) error {
 	if len(receipts) == 0 {
 		return trialgate.Errorf(trialgate.EInvalid, "the multipart/related body has no parts")
 	}
+	if err := allLocked(receipts); err != nil {
+		return err
+	}
 	status, resp := stowResponse(receipts, s.publicBase(c))
 	c.Header("Content-Type", mediaDICOMJSON)
 	c.Status(status)
 	return json.NewEncoder(c.Writer).Encode(resp)
+}
+
+// allLocked returns the lock's refusal when a lock refused every part:
+// the whole request is then 423, naming the lock. With anything stored or
+// refused for another reason, each refusal is one FailedSOPSequence item.
+func allLocked(receipts []ingest.Receipt) error {
+	for _, r := range receipts {
+		if r.Locked == nil {
+			return nil
+		}
+	}
+	return receipts[0].Locked
 }
 
 // readParts reads a multipart/related body as a stream and calls fn with
@@ -213,8 +229,13 @@ func stowResponse(receipts []ingest.Receipt, base string) (int, *dicom.Dataset) 
 			continue
 		}
 		item.Set(us(tagFailureReason, r.Failure))
+		comment := r.Reason
+		if l, ok := lock.Refused(r.Locked); ok {
+			// An LO holds 64 characters: the lock's id is what names it.
+			comment = "locked by " + l.ID
+		}
 		// A backslash would split the comment into values.
-		item.SetString(tagErrorComment, "LO", strings.ReplaceAll(r.Reason, `\`, "/"))
+		item.SetString(tagErrorComment, "LO", strings.ReplaceAll(comment, `\`, "/"))
 		if r.SOPClassUID != "" {
 			item.SetString(tagReferencedSOPClass, "UI", r.SOPClassUID)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/trialgate/trialgate/db/sqlite"
 	"github.com/trialgate/trialgate/dicom"
 	"github.com/trialgate/trialgate/ingest"
+	"github.com/trialgate/trialgate/lock"
 	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/storage/fs"
@@ -57,7 +58,7 @@ func newServer(t testing.TB, d *db.DB, store storage.Store, a *auth.Service, log
 	}
 	s, err := api.New(api.Config{DB: d, Store: store, Auth: a, Trials: trials, Ingest: pipeline,
 		Catalog: catalog.New(d, store, dicom.Limits{}), Reads: reads.NewService(d, trials, a, nil), Audit: trail.New(d),
-		Logger: log})
+		Locks: lock.New(lock.Config{DB: d, Accounts: a, Trials: trials, Logger: log}), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,8 @@ func newGuardedGateway(t testing.TB, guards []db.Guard, options ...func(*ingest.
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	d, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"), db.Options{Logger: log, Guards: guards})
+	d, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"), db.Options{Logger: log,
+		Guards: append([]db.Guard{lock.Guard{}}, guards...), Witnesses: []db.Witness{lock.Guard{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

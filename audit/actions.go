@@ -14,7 +14,15 @@ const (
 	ActionAuditQueried  Action = "audit.queried"
 	ActionAuditVerified Action = "audit.verified"
 
-	ActionAccessDenied Action = "access.denied"
+	ActionAccessDenied       Action = "access.denied"
+	ActionAccessDeniedLocked Action = "access.denied_locked"
+	ActionAccessAfterLock    Action = "access.after_lock"
+
+	ActionLockApplied       Action = "lock.applied"
+	ActionLockReleaseSigned Action = "lock.release_signed"
+	ActionLockReleased      Action = "lock.released"
+	ActionLockVerified      Action = "lock.verified"
+	ActionLockViewed        Action = "lock.viewed"
 
 	ActionLogin        Action = "auth.login"
 	ActionLogout       Action = "auth.logout"
@@ -77,7 +85,15 @@ var Actions = map[Action]string{
 	ActionAuditQueried:  "audit entries were viewed or exported",
 	ActionAuditVerified: "the audit trail was verified",
 
-	ActionAccessDenied: "a request was refused for missing or insufficient credentials",
+	ActionAccessDenied:       "a request was refused for missing or insufficient credentials",
+	ActionAccessDeniedLocked: "a change was refused because its scope is locked; after holds the attempted action",
+	ActionAccessAfterLock:    "locked data was read (viewed, queried or exported); after names the read and the locks",
+
+	ActionLockApplied:       "a data lock was applied with an electronic signature; after holds its manifest root",
+	ActionLockReleaseSigned: "a signer signed the release of a data lock, which waits for its second signer",
+	ActionLockReleased:      "a data lock was released with an electronic signature and a reason",
+	ActionLockVerified:      "a data lock's manifest was recomputed and compared",
+	ActionLockViewed:        "data locks or a lock's manifest were viewed",
 
 	ActionLogin:        "a login attempt (outcome says whether it succeeded)",
 	ActionLogout:       "a session was ended by its user",

@@ -102,6 +102,8 @@ type Options struct {
 	SequencerBatch int
 	// Guards vet every change before it commits (see Guard), in order.
 	Guards []Guard
+	// Witnesses see every successful record of a read (see Witness).
+	Witnesses []Witness
 }
 
 // DB is the database. Its handles are unexported: the only ways to change
@@ -113,9 +115,10 @@ type DB struct {
 	clock   func() time.Time
 	log     *slog.Logger
 
-	interval time.Duration
-	batch    int
-	guards   []Guard
+	interval  time.Duration
+	batch     int
+	guards    []Guard
+	witnesses []Witness
 
 	// inline serialises inline chaining (SQLite has one writer anyway).
 	inline sync.Mutex
@@ -149,7 +152,8 @@ func New(write, read *sql.DB, d Dialect, o Options) *DB {
 		o.SequencerBatch = 5000
 	}
 	return &DB{write: write, read: read, dialect: d, clock: o.Clock, log: o.Logger,
-		interval: o.SequencerInterval, batch: o.SequencerBatch, guards: slices.Clone(o.Guards)}
+		interval: o.SequencerInterval, batch: o.SequencerBatch, guards: slices.Clone(o.Guards),
+		witnesses: slices.Clone(o.Witnesses)}
 }
 
 // Dialect returns the name of the backend.

@@ -116,3 +116,12 @@ type GuardFunc func(ctx context.Context, tx *Tx, scope Scope) error
 
 // Check implements Guard.
 func (f GuardFunc) Check(ctx context.Context, tx *Tx, scope Scope) error { return f(ctx, tx, scope) }
+
+// A Witness sees the successful events Record writes in a trial (reads of
+// regulated data) inside their transaction, and may record events of its
+// own there with Tx.Audit: the data lock adds access.after_lock to every
+// read of locked data, so no read path can forget it. A witness must not
+// change data. Witnesses are given with the guards (Options.Witnesses).
+type Witness interface {
+	Witness(ctx context.Context, tx *Tx, scope Scope, events []audit.Event) error
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type Tx struct {
 	scope   Scope
 	changed bool
 	pending []pending
+	// affects narrows what the change reaches inside scope (Affects).
+	affects []Scope
 }
 
 // pending is an encoded entry waiting for the commit.
@@ -82,6 +85,36 @@ func (t *Tx) noteQuery(query string) {
 		t.changed = true
 	}
 }
+
+// Affects declares that the change reaches only the parts of the
+// transaction's scope named, for a write that spans a trial but touches a
+// few of its visits (a read assignment run creates tasks for some cases).
+// Guards then judge those parts rather than the whole scope: a lock on one
+// subject refuses the run only if it touches that subject. Without a call,
+// the change is taken to reach all of its scope. A part outside the scope
+// is an error.
+func (t *Tx) Affects(s Scope) error {
+	if !s.Within(t.scope) {
+		return fmt.Errorf("db: %s lies outside the transaction's scope %s", s, t.scope)
+	}
+	if !slices.Contains(t.affects, s) {
+		t.affects = append(t.affects, s)
+	}
+	return nil
+}
+
+// Affected returns what the change reaches: the parts declared with
+// Affects, or the transaction's whole scope.
+func (t *Tx) Affected() []Scope {
+	if len(t.affects) == 0 {
+		return []Scope{t.scope}
+	}
+	return slices.Clone(t.affects)
+}
+
+// Dialect returns the name of the database backend, for guards whose
+// locking statements differ between them.
+func (t *Tx) Dialect() string { return t.db.dialect.Name() }
 
 // Actor returns who this transaction acts for.
 func (t *Tx) Actor() audit.Actor { return t.actor }
@@ -170,8 +203,16 @@ func (d *DB) writeTx(ctx context.Context, actor audit.Actor, scope Scope, guards
 					return nil, fmt.Errorf("db: guard: %w", err)
 				}
 				first := tx.pending[0].entry
-				return &audit.Event{Action: first.Action, Object: first.Object, Outcome: audit.Denied,
-					Reason: trialgate.ErrorMessage(err)}, err
+				denial := &audit.Event{Action: first.Action, Object: first.Object, Outcome: audit.Denied,
+					Reason: trialgate.ErrorMessage(err)}
+				if trialgate.ErrorCode(err) == trialgate.ELocked {
+					// A lock's refusals are one action, so an inspector
+					// lists them with one filter; what was attempted
+					// stays on the entry.
+					denial.Action = audit.ActionAccessDeniedLocked
+					denial.After = map[string]any{"attempted_action": first.Action}
+				}
+				return denial, err
 			}
 		}
 	}
@@ -227,7 +268,8 @@ func NoTrial(trial string) error {
 //
 // Records of successful reads go where they are asked to: a caller lets a
 // read through only for a trial that exists (ChainStarted; auth.Require
-// checks it).
+// checks it). The Witnesses see them in their transaction and may add
+// events of their own (the lock records a read of locked data as such).
 func (d *DB) Record(ctx context.Context, actor audit.Actor, scope Scope, events ...audit.Event) error {
 	refusals := len(events) > 0
 	for _, ev := range events {
@@ -253,6 +295,14 @@ func (d *DB) Record(ctx context.Context, actor audit.Actor, scope Scope, events 
 			}
 			if err := tx.Audit(ev); err != nil {
 				return err
+			}
+		}
+		if refusals || scope.IsSystem() {
+			return nil
+		}
+		for _, w := range d.witnesses {
+			if err := w.Witness(ctx, tx, scope, events); err != nil {
+				return fmt.Errorf("db: witness: %w", err)
 			}
 		}
 		return nil

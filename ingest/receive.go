@@ -50,6 +50,10 @@ type Receipt struct {
 
 	Failure uint16
 	Reason  string // readable, names what is wrong; never PHI
+	// Locked is the refusal of a data lock over the part's scope (a
+	// trialgate.ELocked error naming the lock), already recorded by the
+	// write path; nil otherwise.
+	Locked error
 }
 
 // Stored describes a stored de-identified instance.
@@ -204,6 +208,12 @@ func (u *Upload) Store(ctx context.Context, part io.Reader) (Receipt, error) {
 		}
 		ev.After = after
 		return r, u.s.db.Record(ctx, u.p.Actor(auth.SiteUploader), scope, ev)
+	}
+	if trialgate.ErrorCode(err) == trialgate.ELocked {
+		// The write path refused the part and recorded the refusal
+		// (access.denied_locked); the other parts go on.
+		r.Failure, r.Reason, r.Locked = FailNotAuthorized, trialgate.ErrorMessage(err), err
+		return r, nil
 	}
 	if err != nil {
 		return Receipt{}, err

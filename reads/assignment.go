@@ -59,7 +59,7 @@ const (
 	insertTask  = `INSERT INTO read_tasks (id, trial_id, case_id, kind, slot, reader_id, status, assigned_us, assigned_by, updated_us)`
 	selectLoad  = `SELECT reader_id, kind, count(*) FROM read_tasks WHERE trial_id = $1 GROUP BY reader_id, kind`
 	// selectUnassigned lists the cases of a trial without read tasks.
-	selectUnassigned = `SELECT c.id, c.site FROM read_cases c WHERE c.trial_id = $1 AND c.status = 'reading'
+	selectUnassigned = `SELECT c.id, c.site, c.subject, c.visit FROM read_cases c WHERE c.trial_id = $1 AND c.status = 'reading'
 		AND NOT EXISTS (SELECT 1 FROM read_tasks t WHERE t.case_id = c.id)`
 	selectPendingAdjudication = `SELECT ` + caseColumns + ` FROM read_cases WHERE trial_id = $1 AND status = 'adjudication_pending' ORDER BY id`
 	setCaseStatus             = `UPDATE read_cases SET status = $2, updated_us = $3 WHERE id = $1`
@@ -239,6 +239,9 @@ func (s *Service) formCases(ctx context.Context, tx *db.Tx, cfg *TrialConfig) (i
 			}
 			pointRows = append(pointRows, []any{id, idx, x.id, x.visit, timepointLabel(cfg.visitIndex(x.visit))})
 		}
+		if err := tx.Affects(db.Scope{Trial: cfg.Trial, Site: g.key.site, Subject: g.key.subject, Visit: g.key.visit}); err != nil {
+			return 0, err
+		}
 		err := tx.Audit(audit.Event{Action: audit.ActionReadCaseCreated, Object: caseObject(id), After: map[string]any{
 			"code": code, "site": g.key.site, "subject": g.key.subject, "visits": visits,
 			"submissions": len(g.subs), "trial_version": cfg.Version, "case": cfg.Design.Case}})
@@ -340,14 +343,21 @@ func pool(members []auth.Member) ([]Reader, map[string]auth.Member) {
 // assignTasks gives the unassigned cases their reads and the pending
 // adjudications their adjudicators.
 func (s *Service) assignTasks(ctx context.Context, tx *db.Tx, cfg *TrialConfig, seed string, readerMembers, adjMembers []auth.Member, run *AssignmentRun) error {
-	type unassigned struct{ id, site string }
+	type unassigned struct{ id, site, subject, visit string }
 	cases, err := queryAll(ctx, tx, selectUnassigned, func(r row) (unassigned, error) {
 		var u unassigned
-		err := r.Scan(&u.id, &u.site)
+		err := r.Scan(&u.id, &u.site, &u.subject, &u.visit)
 		return u, err
 	}, cfg.Trial)
 	if err != nil {
 		return fmt.Errorf("reads: read unassigned cases: %w", err)
+	}
+	// The run changes these cases only: a lock elsewhere in the trial
+	// does not stop it (db.Tx.Affects).
+	for _, c := range cases {
+		if err := tx.Affects(db.Scope{Trial: cfg.Trial, Site: c.site, Subject: c.subject, Visit: c.visit}); err != nil {
+			return err
+		}
 	}
 	readLoad, adjLoad := map[string]int{}, map[string]int{}
 	if _, err := queryAll(ctx, tx, selectLoad, func(r row) (struct{}, error) {
@@ -423,6 +433,9 @@ func (s *Service) assignTasks(ctx context.Context, tx *db.Tx, cfg *TrialConfig, 
 		return fmt.Errorf("reads: read pending adjudications: %w", err)
 	}
 	for _, c := range pending {
+		if err := tx.Affects(c.scope()); err != nil {
+			return err
+		}
 		tasks, err := caseTasks(ctx, tx, c.ID)
 		if err != nil {
 			return err
@@ -571,6 +584,9 @@ func (s *Service) Reassign(ctx context.Context, p *auth.Principal, taskID, usern
 	err = s.db.Write(ctx, p.Actor(auth.DataManager), scope, func(tx *db.Tx) error {
 		c, err := loadCase(ctx, tx, t.Case)
 		if err != nil {
+			return err
+		}
+		if err := tx.Affects(c.scope()); err != nil {
 			return err
 		}
 		tasks, err := caseTasks(ctx, tx, t.Case)

@@ -24,6 +24,26 @@ type Definition struct {
 	Deid   deid.Config  `json:"deid"`
 	QC     QC           `json:"qc"`
 	Reads  reads.Design `json:"reads"`
+	// Locks is omitted when unset, so definitions written before it
+	// existed keep their canonical bytes.
+	Locks *LockPolicy `json:"locks,omitempty"`
+}
+
+// LockPolicy is how the trial's data locks are lifted (package lock).
+type LockPolicy struct {
+	// ReleaseSigners is how many people must sign the release of a lock:
+	// 1 (the default, 0 here) or 2, a second data manager or QA reviewer
+	// who is not the first, before the release takes effect.
+	ReleaseSigners int `json:"release_signers,omitempty"`
+}
+
+// Signers returns the number of release signatures a lock needs (p may be
+// nil: the default, one).
+func (p *LockPolicy) Signers() int {
+	if p == nil {
+		return 1
+	}
+	return max(p.ReleaseSigners, 1)
 }
 
 // Site is an imaging site of the trial.
@@ -124,6 +144,8 @@ func (d *Definition) Validate() error {
 		return invalid("sites", "at least one site is required")
 	case len(d.Visits) == 0:
 		return invalid("visits", "at least one visit is required")
+	case d.Locks != nil && (d.Locks.ReleaseSigners < 1 || d.Locks.ReleaseSigners > 2):
+		return invalid("locks.release_signers", "must be 1 or 2")
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Sites {

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/postgres/pgtest"
 )
 
@@ -504,7 +503,7 @@ func TestInvalidIDs(t *testing.T) {
 			g := &gateway{t: t, args: b.args(t)}
 			g.addUser("ivy", "inspector:*")
 			g.addUser("ada", "admin")
-			m := serveGuarded(t, g, db.GuardFunc(func(context.Context, *db.Tx, db.Scope) error { return nil }))
+			m := serveGuarded(t, g)
 			base := g.base
 			ivy, ada := token(t, base, "ivy"), token(t, base, "ada")
 			type check struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/postgres"
 	"github.com/trialgate/trialgate/db/sqlite"
+	"github.com/trialgate/trialgate/lock"
 	"github.com/trialgate/trialgate/storage"
 	fsstore "github.com/trialgate/trialgate/storage/fs"
 	"github.com/trialgate/trialgate/storage/s3"
@@ -97,14 +98,16 @@ func (b *backendFlags) errNoStore(what string) error {
 		b.where(), what, how)}
 }
 
-// openDB opens and migrates the database, with guards vetting every
-// change; use says whether a missing store may be created. created reports
-// that it was (the caller says so). The caller starts and closes the DB.
+// openDB opens and migrates the database, with the data lock guarding
+// every change and witnessing every read, whichever command opens it, and
+// extra guards after it; use says whether a missing store may be created.
+// created reports that it was (the caller says so). The caller starts and
+// closes the DB.
 func (b *backendFlags) openDB(ctx context.Context, log *slog.Logger, use storeUse, guards ...db.Guard) (d *db.DB, created bool, err error) {
 	if err := b.validate(); err != nil {
 		return nil, false, err
 	}
-	opts := db.Options{Logger: log, Guards: guards}
+	opts := db.Options{Logger: log, Guards: append([]db.Guard{lock.Guard{}}, guards...), Witnesses: []db.Witness{lock.Guard{}}}
 	if b.databaseURL != "" {
 		if d, err = postgres.Open(ctx, b.databaseURL, 0, opts); err != nil {
 			return nil, false, err

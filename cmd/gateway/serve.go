@@ -16,6 +16,7 @@ import (
 	"github.com/trialgate/trialgate/catalog"
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/lock"
 	"github.com/trialgate/trialgate/reads"
 	"github.com/trialgate/trialgate/storage"
 	"github.com/trialgate/trialgate/trial"
@@ -82,7 +83,7 @@ type Main struct {
 	cfg serveConfig
 	log *slog.Logger
 	// guards vet every change to regulated data inside its transaction
-	// (db.Guard); the data lock will be one.
+	// (db.Guard), after the data lock, which always does (openDB).
 	guards []db.Guard
 	db     *db.DB
 	store  storage.Store
@@ -112,6 +113,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.api, err = api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Trials: trials, Ingest: pipeline,
 		Catalog: catalog.New(d, m.store, dicom.Limits{}), Reads: reads.NewService(d, trials, authSvc, nil),
+		Locks: lock.New(lock.Config{DB: d, Accounts: authSvc, Trials: trials, Logger: m.log}),
 		Audit: trail.New(d), Logger: m.log,
 		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload, PublicURL: m.cfg.publicURL, CORSOrigins: m.cfg.cors})
 	if err != nil {

@@ -6,8 +6,10 @@ package dbtest
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +54,8 @@ func Run(t *testing.T, open Opener) {
 		{"ScopeStampsEntries", testScopeStamps},
 		{"GuardRefusalRolledBackAndRecorded", testGuardRefusal},
 		{"GuardFailureIsAnError", testGuardFailure},
+		{"AffectsNarrowsTheScope", testAffects},
+		{"WitnessSeesReads", testWitness},
 		{"GuardRefusalStartsNoChain", testGuardRefusalNoChain},
 		{"AuditRowsImmutable", testImmutable},
 		{"TamperDetected", testTamper},
@@ -749,9 +753,10 @@ func testGuardRefusal(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Action != audit.ActionUserCreated || e.Outcome != audit.Denied || e.Object.Type != "item" ||
+		attempted, _ := json.Marshal(e.After)
+		if e.Action != audit.ActionAccessDeniedLocked || e.Outcome != audit.Denied || e.Object.Type != "item" ||
 			!strings.HasPrefix(e.Object.ID, "in-") || e.Site != "S1" || e.Actor.ID != alice.ID ||
-			e.Reason != "trial/T1/site/S1 is locked" || e.After != nil {
+			e.Reason != "trial/T1/site/S1 is locked" || string(attempted) != `{"attempted_action":"user.created"}` {
 			t.Errorf("denial entry = %+v", e)
 		}
 	}
@@ -810,4 +815,90 @@ func testGuardFailure(t *testing.T, open Opener) {
 	if n := len(records(t, b.DB, "trial/T1")); n != 0 {
 		t.Fatalf("trial/T1 has %d entries after a failed guard, want none", n)
 	}
+}
+
+// Affects narrows what a guard is shown of a broad change; parts outside
+// the transaction's scope are refused.
+func testAffects(t *testing.T, open Opener) {
+	var seen [][]db.Scope
+	g := db.GuardFunc(func(_ context.Context, tx *db.Tx, _ db.Scope) error {
+		seen = append(seen, tx.Affected())
+		return nil
+	})
+	b := setup(t, open, nil, g)
+	ctx := ctxT(t)
+	s1 := db.Scope{Trial: "T1", Site: "S1", Subject: "S1-001", Visit: "BL"}
+	s2 := db.Scope{Trial: "T1", Site: "S2"}
+	err := b.DB.Write(ctx, alice, db.TrialScope("T1"), func(tx *db.Tx) error {
+		if err := tx.Affects(db.Scope{Trial: "T2"}); err == nil {
+			return errors.New("a part of another trial was accepted")
+		}
+		for _, s := range []db.Scope{s1, s2, s1} {
+			if err := tx.Affects(s); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO dbtest_item (id, value) VALUES ('a', 'v')`); err != nil {
+			return err
+		}
+		return tx.Audit(audit.Event{Action: audit.ActionUserCreated, Object: audit.Object{Type: "item", ID: "a"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := putIn(ctx, b.DB, db.TrialScope("T1"), "b", "v"); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]db.Scope{{s1, s2}, {db.TrialScope("T1")}}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("guards saw %v, want %v", seen, want)
+	}
+}
+
+// witness adds an entry of its own to every record it is shown.
+type witness struct {
+	db.Guard
+	shown atomic.Int64
+}
+
+func (w *witness) Witness(ctx context.Context, tx *db.Tx, scope db.Scope, evs []audit.Event) error {
+	w.shown.Add(1)
+	return tx.Audit(audit.Event{Action: audit.ActionAccessAfterLock, Object: evs[0].Object})
+}
+
+// A witness sees successful records in a trial, in their transaction, and
+// its entries commit with them; refusals and the system chain pass it by.
+func testWitness(t *testing.T, open Opener) {
+	w := &witness{Guard: db.GuardFunc(func(context.Context, *db.Tx, db.Scope) error { return nil })}
+	b := setup(t, open, nil, w)
+	ctx := ctxT(t)
+	if err := putIn(ctx, b.DB, db.TrialScope("T1"), "a", "v"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(records(t, b.DB, "trial/T1"))
+	read := audit.Event{Action: audit.ActionAuditQueried, Object: audit.Object{Type: "item", ID: "a"}}
+	if err := b.DB.Record(ctx, alice, db.TrialScope("T1"), read); err != nil {
+		t.Fatal(err)
+	}
+	denied := read
+	denied.Outcome = audit.Denied
+	for _, rec := range []struct {
+		scope db.Scope
+		ev    audit.Event
+	}{{db.TrialScope("T1"), denied}, {db.System, read}} {
+		if err := b.DB.Record(ctx, alice, rec.scope, rec.ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.shown.Load(); n != 1 {
+		t.Errorf("the witness was shown %d records, want 1", n)
+	}
+	recs := records(t, b.DB, "trial/T1")[before:]
+	if len(recs) != 3 {
+		t.Fatalf("trial/T1 gained %d entries, want the read, its witness and the refusal", len(recs))
+	}
+	if e, err := audit.Decode(recs[1].Entry); err != nil || e.Action != audit.ActionAccessAfterLock {
+		t.Errorf("second entry = %+v, %v; want the witness's", e, err)
+	}
+	mustVerify(t, b.DB)
 }

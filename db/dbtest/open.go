@@ -15,10 +15,17 @@ import (
 )
 
 // options are what tests open databases with: a quiet log, a fast
-// sequencer and the guards given.
+// sequencer and the guards given; a guard that is also a db.Witness (the
+// data lock is both) witnesses records too.
 func options(clock func() time.Time, guards []db.Guard) db.Options {
-	return db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), SequencerInterval: 20 * time.Millisecond,
+	o := db.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler), SequencerInterval: 20 * time.Millisecond,
 		Guards: guards}
+	for _, g := range guards {
+		if w, ok := g.(db.Witness); ok {
+			o.Witnesses = append(o.Witnesses, w)
+		}
+	}
+	return o
 }
 
 // started migrates and starts d, closing it when t ends.
