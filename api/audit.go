@@ -22,7 +22,7 @@ import (
 // chains and records every use; these handlers read the parameters and
 // stream the answer.
 
-var auditQueryParams = []string{"trial", "object", "actor", "action", "outcome", "from", "to", "limit", "format"}
+var auditQueryParams = []string{"trial", "object", "actor", "action", "outcome", "post_lock", "from", "to", "limit", "format"}
 
 // Bounds of the free-text filters, well above any object (type/id, ids of
 // at most 64 bytes) or actor (a user id, a username, system:component)
@@ -81,6 +81,13 @@ func parseAuditQuery(c *gin.Context) (trail.Request, error) {
 			}
 			*tp.dst = t
 		}
+	}
+	switch v := q.Get("post_lock"); v {
+	case "", "false":
+	case "true":
+		f.PostLock = true
+	default:
+		return trail.Request{}, trialgate.Errorf(trialgate.EInvalid, "post_lock must be true or false")
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -17,9 +17,12 @@ type Filter struct {
 	Actor   string   // actor id or username
 	Action  Action
 	Outcome Outcome
-	From    time.Time // event time >= From
-	To      time.Time // event time < To
-	Limit   int       // 0 means no limit
+	// PostLock keeps only what touched locked data: refused changes
+	// (access.denied_locked) and reads (access.after_lock).
+	PostLock bool
+	From     time.Time // event time >= From
+	To       time.Time // event time < To
+	Limit    int       // 0 means no limit
 }
 
 // Fields returns the filter's set criteria, as recorded in the audit entry
@@ -35,6 +38,9 @@ func (f Filter) Fields() map[string]string {
 	set("action", string(f.Action))
 	set("object", f.Object)
 	set("outcome", string(f.Outcome))
+	if f.PostLock {
+		m["post_lock"] = "true"
+	}
 	if !f.From.IsZero() {
 		m["from"] = f.From.UTC().Format(TimeFormat)
 	}

@@ -95,9 +95,10 @@ func (s Scope) Validate() error {
 // A Guard vets a transaction's changes before they commit; the data lock is
 // one. Guards are given when the DB is opened (Options.Guards, wired in
 // cmd/gateway) and run in order inside every Write whose function changed
-// data: after the function, before the commit, in the same transaction, so
-// they see its changes and hold their row locks until it ends (a lock guard
-// reads the scope's lock rows FOR SHARE, while applying a lock takes them
+// data or recorded an event (never in Record): after the function, before
+// the commit, in the same transaction, so they see its changes and hold
+// their row locks until it ends (a lock guard holds the trial's row FOR
+// SHARE, while applying a lock takes it
 // exclusively, so no write slips past a lock being applied).
 //
 // A guard refuses with an error whose trialgate code is neither EInternal

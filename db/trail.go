@@ -64,6 +64,9 @@ func filterSQL(f audit.Filter) (string, []any) {
 	if f.Outcome != "" {
 		where = append(where, "outcome = "+arg(string(f.Outcome)))
 	}
+	if f.PostLock {
+		where = append(where, "action IN ("+arg(string(audit.ActionAccessDeniedLocked))+", "+arg(string(audit.ActionAccessAfterLock))+")")
+	}
 	if !f.From.IsZero() {
 		where = append(where, "event_us >= "+arg(micros(f.From)))
 	}

@@ -152,14 +152,28 @@ func (t *Tx) Audit(ev audit.Event) error {
 // written either, and the attempt is recorded as denied: the first event fn
 // recorded names what was attempted (on the system chain when the scope's
 // trial chain was never started, as Record does).
+//
+// Every Write is vetted, even one that only records events: an action on
+// regulated data (an assignment run that finds nothing to assign, say) is
+// an attempt a lock must refuse. Record, which writes what accompanies no
+// change, is not.
 func (d *DB) Write(ctx context.Context, actor audit.Actor, scope Scope, fn func(*Tx) error) error {
+	return d.vetted(ctx, actor, scope, true, fn)
+}
+
+// vetted is Write; guarded false skips the guards (Record).
+func (d *DB) vetted(ctx context.Context, actor audit.Actor, scope Scope, guarded bool, fn func(*Tx) error) error {
 	if actor.ID == "" {
 		return errors.New("db: write without an actor")
 	}
 	if err := scope.Validate(); err != nil {
 		return err
 	}
-	attempt, err := d.writeTx(ctx, actor, scope, d.guards, fn)
+	var guards []Guard
+	if guarded {
+		guards = d.guards
+	}
+	attempt, err := d.writeTx(ctx, actor, scope, guards, fn)
 	if attempt != nil {
 		// Recorded after the refused transaction has ended: on SQLite it
 		// held the one writer.
@@ -195,7 +209,7 @@ func (d *DB) writeTx(ctx context.Context, actor audit.Actor, scope Scope, guards
 	if tx.changed && len(tx.pending) == 0 {
 		return nil, ErrUnaudited
 	}
-	if tx.changed {
+	if tx.changed || len(tx.pending) > 0 {
 		for _, g := range guards {
 			if err := g.Check(ctx, tx, scope); err != nil {
 				err = d.classify(err)
@@ -278,7 +292,7 @@ func (d *DB) Record(ctx context.Context, actor audit.Actor, scope Scope, events 
 		}
 	}
 	moved := false
-	err := d.Write(ctx, actor, scope, func(tx *Tx) error {
+	err := d.vetted(ctx, actor, scope, false, func(tx *Tx) error {
 		moved = false
 		if refusals && !scope.IsSystem() {
 			var started bool

@@ -536,30 +536,15 @@ func (s *Service) leaves(ctx context.Context, id string) ([]Leaf, error) {
 // none added and none removed. For a released lock, differences since the
 // release are expected and reported as such (Released).
 func (s *Service) Verify(ctx context.Context, p *auth.Principal, id string) (*Comparison, error) {
-	return s.verify(ctx, p, audit.Actor{}, id)
-}
-
-// VerifyAs is Verify for a caller without a session (the CLI): actor is
-// recorded as the verifier.
-func (s *Service) VerifyAs(ctx context.Context, actor audit.Actor, id string) (*Comparison, error) {
-	return s.verify(ctx, nil, actor, id)
-}
-
-func (s *Service) verify(ctx context.Context, p *auth.Principal, actor audit.Actor, id string) (*Comparison, error) {
-	var l *Lock
-	if p != nil {
-		var role auth.Role
-		var err error
-		if l, role, err = s.authorizeLock(ctx, p, id, audit.ActionLockVerified); err != nil {
-			return nil, err
-		}
-		actor = p.Actor(role)
-	} else {
-		var err error
-		if l, err = s.get(ctx, id); err != nil {
-			return nil, err
-		}
+	l, role, err := s.authorizeLock(ctx, p, id, audit.ActionLockVerified)
+	if err != nil {
+		return nil, err
 	}
+	return s.verify(ctx, p.Actor(role), l)
+}
+
+func (s *Service) verify(ctx context.Context, actor audit.Actor, l *Lock) (*Comparison, error) {
+	id := l.ID
 	recorded, err := s.leaves(ctx, id)
 	if err != nil {
 		return nil, err

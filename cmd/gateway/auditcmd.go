@@ -145,6 +145,8 @@ Writes one chain's entries (the export itself recorded first) to a new file.`)
 	fs.StringVar(&action, "action", "", "only entries with this action")
 	fs.StringVar(&object, "object", "", "only entries about this object (type/id)")
 	fs.StringVar(&outcome, "outcome", "", "only entries with this outcome")
+	var postLock bool
+	fs.BoolVar(&postLock, "post-lock", false, "only what touched locked data (access.denied_locked, access.after_lock)")
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ Writes one chain's entries (the export itself recorded first) to a new file.`)
 		return exitError{code: 2, msg: "audit export needs --trial and --out"}
 	}
 	req := trail.Request{Trial: trialID, Format: audit.Format(format), Filter: audit.Filter{Actor: actor,
-		Action: audit.Action(action), Object: object, Outcome: audit.Outcome(outcome)}}
+		Action: audit.Action(action), Object: object, Outcome: audit.Outcome(outcome), PostLock: postLock}}
 	var err error
 	if req.Filter.From, err = parseTime("--from", from); err != nil {
 		return err

@@ -109,6 +109,7 @@ func TestHelpExitsZero(t *testing.T) {
 		"user":    {"add", "grant", "revoke", "deactivate", "activate"},
 		"audit":   {"verify", "export"},
 		"trial":   {"create"},
+		"lock":    {"verify"},
 		"deid":    nil,
 	}
 	cases := [][]string{{"-h"}, {"--help"}, {"help"}}

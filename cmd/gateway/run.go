@@ -32,6 +32,7 @@ func commands() []command {
 		{"user", "add, grant, revoke, deactivate, activate or unlock accounts", userSubcommands, userCmd},
 		{"audit", "verify or export the audit trail", auditSubcommands, auditCmd},
 		{"trial", "define a trial from a JSON file", trialSubcommands, trialCmd},
+		{"lock", "verify a data lock's manifest against the data in its scope", lockSubcommands, lockCmd},
 		{"deid", "de-identify DICOM files offline with a trial's profile", nil, deidCmd},
 	}
 }
