@@ -23,8 +23,9 @@
 // Applying a lock records a manifest: one leaf per record in its scope
 // (stored instances by content hash, submissions with their QC state,
 // signed read versions and adjudications, case outcomes; see Leaf), whose
-// RFC 6962 Merkle root is signed with the lock and returned in its
-// receipt with the seq and hash of its audit entry. Verify recomputes the
+// RFC 6962 Merkle root is recorded on the lock's audit entry beside its
+// signature and returned with the seq and hash of that entry (the
+// receipt). Verify recomputes the
 // leaves and proves that nothing in the scope changed while it was locked.
 //
 // A release is e-signed with a reason; a trial whose definition says

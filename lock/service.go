@@ -128,9 +128,9 @@ func (s *Service) definition(ctx context.Context, trialID string) (*trial.Defini
 
 // Apply locks a scope of a trial with the data manager's electronic
 // signature (password re-entered; meaning lock or approval) and a reason.
-// The signed record binds the scope, the reason and the manifest's root;
-// the lock's audit entry carries the signature, and the returned lock its
-// receipt. A scope already locked is a conflict; a lock inside (or
+// The signed record binds the lock's id, scope and reason; the lock's
+// audit entry carries the signature and the manifest's root, and the
+// returned lock its receipt. A scope already locked is a conflict; a lock inside (or
 // around) another lock is allowed and independent.
 func (s *Service) Apply(ctx context.Context, p *auth.Principal, trialID string, in ApplyInput) (*Lock, error) {
 	tscope := db.TrialScope(trialID)
@@ -158,28 +158,24 @@ func (s *Service) Apply(ctx context.Context, p *auth.Principal, trialID string, 
 		return fail(trialgate.Errorf(trialgate.EInvalid, "meaning: %q: a lock is signed with meaning %s (or %s)",
 			clip(in.Meaning), auth.MeaningLock, auth.MeaningApproval))
 	}
-	var leaves []Leaf
 	var taken string
 	if err := s.db.Read(ctx, func(r *db.Reader) error {
 		if err := r.QueryRow(ctx, selectInScope, trialID, scope.String()).Scan(&taken); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("lock: look up scope: %w", err)
 		}
-		var err error
-		leaves, err = manifest(ctx, r.Query, scope)
-		return err
+		return nil
 	}); err != nil {
 		return nil, err
 	}
 	if taken != "" {
 		return fail(trialgate.Errorf(trialgate.EConflict, "%s is already locked by lock %s", scope, taken))
 	}
-	root, err := Root(leaves)
-	if err != nil {
-		return nil, err
-	}
+	// The signature attests the lock (its id, scope and reason); the
+	// manifest's root is computed behind the fence, where writes cannot
+	// move it, and recorded on the same audit entry as the signature.
 	id := randomID()
 	record, err := canonical(map[string]any{"action": "apply data lock", "lock": id, "trial": trialID,
-		"scope": scope.String(), "reason": reason, "root": root, "leaves": len(leaves)})
+		"scope": scope.String(), "reason": reason})
 	if err != nil {
 		return nil, fmt.Errorf("lock: record: %w", err)
 	}
@@ -198,14 +194,13 @@ func (s *Service) Apply(ctx context.Context, p *auth.Principal, trialID string, 
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("lock: look up scope: %w", err)
 		}
-		// Read again behind the fence: what was signed must be what is
-		// locked.
-		now, err := manifest(ctx, tx.Query, scope)
+		leaves, err := manifest(ctx, tx.Query, scope)
 		if err != nil {
 			return err
 		}
-		if r, err := Root(now); err != nil || r != root {
-			return trialgate.Errorf(trialgate.EConflict, "%s changed while the lock was being signed (%d records then, %d now); sign again", scope, len(leaves), len(now))
+		root, err := Root(leaves)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, insertLock, id, trialID, scope.String(), kindOf(scope), scope.Site, scope.Subject, scope.Visit,
 			s.now().UnixMicro(), p.User.Username, sig.Name, sig.Meaning, reason, sig.RecordSHA256, root, len(leaves), signers); err != nil {
