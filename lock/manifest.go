@@ -81,7 +81,7 @@ func treeHash(hs []tlog.Hash) tlog.Hash {
 }
 
 // Selects of the records in a scope: $1 trial, $2 site, $3 subject, $4
-// visit, '' meaning any. A subject case (visit '') spans every visit of its
+// visit, ” meaning any. A subject case (visit ”) spans every visit of its
 // subject, so a visit's scope includes it.
 const (
 	selectInstances = `SELECT i.sop_uid, i.object_sha256, i.status, i.submission_id
