@@ -241,3 +241,18 @@ func Decode(b []byte) (*Entry, error) {
 	}
 	return e, nil
 }
+
+// Canonical returns the RFC 8785 (JCS) bytes of v's JSON encoding: the
+// one byte form of a signed record, whatever map order or number
+// spelling produced it.
+func Canonical(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: canonical: %w", err)
+	}
+	c, err := jcs.Transform(b)
+	if err != nil {
+		return nil, fmt.Errorf("audit: canonical: %w", err)
+	}
+	return c, nil
+}

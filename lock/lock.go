@@ -40,14 +40,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/gowebpki/jcs"
 
 	"github.com/trialgate/trialgate"
 	"github.com/trialgate/trialgate/audit"
@@ -494,11 +491,3 @@ func checkReason(reason, what string) (string, error) {
 	return reason, nil
 }
 
-// canonical returns the RFC 8785 bytes of v: what a signature covers.
-func canonical(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return jcs.Transform(b)
-}

@@ -174,7 +174,7 @@ func (s *Service) Apply(ctx context.Context, p *auth.Principal, trialID string, 
 	// manifest's root is computed behind the fence, where writes cannot
 	// move it, and recorded on the same audit entry as the signature.
 	id := randomID()
-	record, err := canonical(map[string]any{"action": "apply data lock", "lock": id, "trial": trialID,
+	record, err := audit.Canonical(map[string]any{"action": "apply data lock", "lock": id, "trial": trialID,
 		"scope": scope.String(), "reason": reason})
 	if err != nil {
 		return nil, fmt.Errorf("lock: record: %w", err)
@@ -295,7 +295,7 @@ func (s *Service) Release(ctx context.Context, p *auth.Principal, id string, in 
 			clip(in.Meaning), auth.MeaningUnlock, auth.MeaningApproval))
 	}
 	n := len(l.Release) + 1
-	record, err := canonical(map[string]any{"action": "release data lock", "lock": id, "trial": l.Trial,
+	record, err := audit.Canonical(map[string]any{"action": "release data lock", "lock": id, "trial": l.Trial,
 		"scope": l.Scope, "root": l.Root, "reason": reason, "signature": n, "of": l.ReleaseSigners})
 	if err != nil {
 		return nil, fmt.Errorf("lock: record: %w", err)

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/trialgate/trialgate"
 )
@@ -85,7 +86,27 @@ var (
 	// ErrInvalidKey means the key is not a content address (code
 	// trialgate.EInvalid).
 	ErrInvalidKey = errors.New("storage: invalid object key")
+	// ErrRetained means the object is under WORM retention that the store
+	// enforces: it cannot be deleted, or its retention cannot be lifted
+	// (code trialgate.ELocked).
+	ErrRetained = errors.New("storage: object is under retention")
 )
+
+// Retention is WORM retention placed on an object: until Until, the
+// store refuses to delete or overwrite it. Mode is the S3 Object Lock
+// mode, GOVERNANCE (a privileged caller may lift it) or COMPLIANCE
+// (nobody can, until it expires).
+type Retention struct {
+	Mode  string
+	Until time.Time
+}
+
+// Retained returns the error a Store reports when op is refused because
+// the object under key is retained.
+func Retained(op, key string, cause error) error {
+	return trialgate.Wrap(fmt.Errorf("%w: %s: %s: %w", ErrRetained, op, key, cause),
+		trialgate.ELocked, "object is under retention")
+}
 
 const (
 	keyPrefix = "sha256/"

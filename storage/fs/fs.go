@@ -6,6 +6,13 @@
 //	sha256/ab/ab12...   one file per object, named by its key
 //	tmp/put-*           uploads in progress (same filesystem, so rename is atomic)
 //
+// Object files are read-only (mode 0400) and every Get re-hashes what it
+// reads. That is the whole of the protection here: a folder offers no WORM
+// retention, so whoever can write the directory can still delete or
+// replace a file; verification then reports it (storage.ErrCorrupt, or
+// the object missing), it cannot prevent it. Use storage/s3 with S3 Object
+// Lock for retention the store enforces.
+//
 // A Put is crash-safe: the bytes are written to a temporary file, fsynced,
 // renamed into place and the directory fsynced, so after a crash an object
 // is either absent or complete. A temporary file left by a crash is never
@@ -91,6 +98,11 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (storage.Object, error) {
 	n, err := copyHashing(ctx, f, h, r)
 	if err != nil {
 		return storage.Object{}, err
+	}
+	// Objects are immutable: read-only files refuse an accidental
+	// overwrite (though not an owner's chmod, nor root; the hash does).
+	if err := f.Chmod(0o400); err != nil {
+		return storage.Object{}, ioError("put: make temporary file read-only", err)
 	}
 	if err := f.Sync(); err != nil {
 		return storage.Object{}, ioError("put: sync temporary file", err)

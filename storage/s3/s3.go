@@ -18,6 +18,16 @@
 // A crash between upload and cleanup leaves an object under tmp/ that no key
 // can name. This package does not sweep them: configure a bucket lifecycle
 // rule that expires tmp/ after a day (and aborts stale multipart uploads).
+//
+// WORM: unless Config.Retention is RetentionOff, the bucket must have S3
+// Object Lock enabled (New creates a missing bucket so), which makes it
+// versioned. Retain places Object Lock retention on every version of an
+// object; the store itself then refuses to delete any of those versions,
+// and an overwrite only adds a newer version (which Get's hash check
+// reports) while the retained one stays. Unretain lifts GOVERNANCE
+// retention with the bypass permission; COMPLIANCE retention cannot be
+// lifted by anyone until it expires. Delete removes every version of a key,
+// so garbage collection leaves nothing behind in a versioned bucket.
 package s3
 
 import (
@@ -50,13 +60,36 @@ type Config struct {
 	SecretKey string
 	TLS       bool   // use https
 	Region    string // optional; empty lets the client discover it
+	// Retention is the S3 Object Lock mode Retain places:
+	// RetentionGovernance (also when empty), RetentionCompliance, or
+	// RetentionOff, which needs no object locking on the bucket and
+	// makes Retain fail.
+	Retention string
+	// RetainFor is how long retention lasts from when Retain places it;
+	// zero means DefaultRetainFor.
+	RetainFor time.Duration
 }
+
+// Retention modes of Config.Retention.
+const (
+	RetentionGovernance = "governance"
+	RetentionCompliance = "compliance"
+	RetentionOff        = "off"
+)
+
+// DefaultRetainFor is 25 years, the archiving period the EU Clinical
+// Trials Regulation (Article 58) sets for a trial master file.
+const DefaultRetainFor = 25 * 365 * 24 * time.Hour
 
 // Store is a storage.Store on one S3 bucket. It is safe for concurrent use.
 type Store struct {
 	client *minio.Client
 	bucket string
 	region string
+	// mode is the Object Lock mode Retain places, "" when retention is
+	// off; retainFor its duration.
+	mode      minio.RetentionMode
+	retainFor time.Duration
 	// parts recycles PartSize buffers, so a burst of small Puts does not
 	// allocate a fresh 16 MiB each.
 	parts sync.Pool
@@ -106,6 +139,22 @@ func newStore(cfg Config, maxRetries int) (*Store, error) {
 		return nil, fmt.Errorf("storage/s3: config: endpoint %q must be host[:port] without a scheme (set TLS for https)", cfg.Endpoint)
 	case cfg.Bucket == "":
 		return nil, errors.New("storage/s3: config: bucket is required")
+	case cfg.RetainFor < 0:
+		return nil, fmt.Errorf("storage/s3: config: retention period %v is negative", cfg.RetainFor)
+	}
+	var mode minio.RetentionMode
+	switch strings.ToLower(cfg.Retention) {
+	case "", RetentionGovernance:
+		mode = minio.Governance
+	case RetentionCompliance:
+		mode = minio.Compliance
+	case RetentionOff:
+	default:
+		return nil, fmt.Errorf("storage/s3: config: retention %q: want %s, %s or %s",
+			cfg.Retention, RetentionGovernance, RetentionCompliance, RetentionOff)
+	}
+	if cfg.RetainFor == 0 {
+		cfg.RetainFor = DefaultRetainFor
 	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
@@ -116,7 +165,7 @@ func newStore(cfg Config, maxRetries int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/s3: config: %w", err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region}
+	s := &Store{client: client, bucket: cfg.Bucket, region: cfg.Region, mode: mode, retainFor: cfg.RetainFor}
 	s.parts.New = func() any { b := make([]byte, PartSize); return &b }
 	return s, nil
 }
@@ -126,13 +175,25 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 	if err != nil {
 		return classify("check bucket", "", err)
 	}
-	if ok {
+	if !ok {
+		err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region, ObjectLocking: s.mode != ""})
+		// Another replica starting at the same moment may have won the race.
+		if err != nil && minio.ToErrorResponse(err).Code != minio.BucketAlreadyOwnedByYou {
+			return classify("create bucket", "", err)
+		}
+	}
+	if s.mode == "" {
 		return nil
 	}
-	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
-	// Another replica starting at the same moment may have won the race.
-	if err != nil && minio.ToErrorResponse(err).Code != minio.BucketAlreadyOwnedByYou {
-		return classify("create bucket", "", err)
+	// Object locking can only be chosen when a bucket is created; a
+	// bucket without it would make every Retain fail, so say so now.
+	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.bucket)
+	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
+		return classify("check bucket object lock", "", err)
+	}
+	if enabled != "Enabled" {
+		return fmt.Errorf("storage/s3: bucket %q has no S3 Object Lock, so locked data cannot get WORM retention: "+
+			"use a bucket created with object locking (mc mb --with-lock), or set retention off", s.bucket)
 	}
 	return nil
 }
@@ -221,7 +282,9 @@ func (s *Store) putLarge(ctx context.Context, buf []byte, r io.Reader) (storage.
 		return storage.Object{}, err
 	}
 	defer s.cleanup(ctx, func(ctx context.Context) error {
-		return s.client.RemoveObject(ctx, s.bucket, tmp, minio.RemoveObjectOptions{})
+		// Removing the version itself leaves no delete marker (nor the
+		// bytes under it) behind in a versioned bucket.
+		return s.client.RemoveObject(ctx, s.bucket, tmp, minio.RemoveObjectOptions{VersionID: info.VersionID})
 	})
 
 	var sum [sha256.Size]byte
@@ -327,16 +390,117 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
 	return storage.ObjectOf(sum, info.Size), nil
 }
 
-// Delete implements storage.Store. S3 treats deleting a missing object as
-// success, which is the contract.
+// Delete implements storage.Store: it removes every version of the key
+// (and any delete marker), so nothing of the object remains. A version
+// under retention is refused by the store: storage.ErrRetained, and the
+// versions before it may already be gone. Deleting a missing object
+// succeeds, which is the contract.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if _, err := storage.ParseKey(key); err != nil {
 		return err
 	}
-	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return classify("delete", key, err)
+	versions, err := s.versions(ctx, "delete", key, true)
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: v})
+		if err != nil {
+			return s.refused(ctx, "delete", key, v, err)
+		}
 	}
 	return nil
+}
+
+// Retain places Object Lock retention (the configured mode, for the
+// configured period from now) on every version of the object. A version
+// already retained at least as long keeps its retention: S3 never
+// shortens it.
+func (s *Store) Retain(ctx context.Context, key string) (storage.Retention, error) {
+	if _, err := storage.ParseKey(key); err != nil {
+		return storage.Retention{}, err
+	}
+	if s.mode == "" {
+		return storage.Retention{}, errors.New("storage/s3: retain: retention is off for this store")
+	}
+	until := time.Now().Add(s.retainFor).UTC().Truncate(time.Second)
+	versions, err := s.versions(ctx, "retain", key, false)
+	if err != nil {
+		return storage.Retention{}, err
+	}
+	if len(versions) == 0 {
+		return storage.Retention{}, storage.NotFound(key, nil)
+	}
+	for _, v := range versions {
+		err := s.client.PutObjectRetention(ctx, s.bucket, key,
+			minio.PutObjectRetentionOptions{Mode: &s.mode, RetainUntilDate: &until, VersionID: v})
+		if err == nil {
+			continue
+		}
+		mode, u, gerr := s.client.GetObjectRetention(ctx, s.bucket, key, v)
+		if gerr != nil || mode == nil || u == nil || u.Before(until) || (*mode == minio.Governance && s.mode == minio.Compliance) {
+			return storage.Retention{}, classify("retain", key, err)
+		}
+	}
+	return storage.Retention{Mode: string(s.mode), Until: until}, nil
+}
+
+// Unretain lifts GOVERNANCE retention from every version of the object
+// (with the bypass permission the credentials must hold). COMPLIANCE
+// retention cannot be lifted: storage.ErrRetained, naming its end.
+func (s *Store) Unretain(ctx context.Context, key string) error {
+	if _, err := storage.ParseKey(key); err != nil {
+		return err
+	}
+	versions, err := s.versions(ctx, "unretain", key, false)
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		mode, until, err := s.client.GetObjectRetention(ctx, s.bucket, key, v)
+		switch {
+		case minio.ToErrorResponse(err).Code == "NoSuchObjectLockConfiguration":
+			continue
+		case err != nil:
+			return classify("unretain", key, err)
+		case mode != nil && *mode == minio.Compliance && until != nil && until.After(time.Now()):
+			return storage.Retained("unretain", key, fmt.Errorf("COMPLIANCE retention until %s", until.UTC().Format(time.RFC3339)))
+		}
+		if err := s.client.PutObjectRetention(ctx, s.bucket, key,
+			minio.PutObjectRetentionOptions{GovernanceBypass: true, VersionID: v}); err != nil {
+			return s.refused(ctx, "unretain", key, v, err)
+		}
+	}
+	return nil
+}
+
+// versions lists the version IDs of key, newest first: "null" for an
+// object written while versioning was off; delete markers only with
+// markers.
+func (s *Store) versions(ctx context.Context, op, key string, markers bool) ([]string, error) {
+	var ids []string
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
+		if o.Err != nil {
+			return nil, classify(op+": list versions", key, o.Err)
+		}
+		if o.Key == key && (markers || !o.IsDeleteMarker) {
+			ids = append(ids, o.VersionID)
+		}
+	}
+	return ids, nil
+}
+
+// refused classifies the failure of a change to one version of key: a
+// version under retention in force is storage.ErrRetained (S3 answers
+// AccessDenied, MinIO InvalidRequest; neither alone says why).
+func (s *Store) refused(ctx context.Context, op, key, version string, err error) error {
+	if code := minio.ToErrorResponse(err).Code; code == "AccessDenied" || code == "InvalidRequest" {
+		mode, until, gerr := s.client.GetObjectRetention(ctx, s.bucket, key, version)
+		if gerr == nil && mode != nil && until != nil && until.After(time.Now()) {
+			return storage.Retained(op, key, fmt.Errorf("%s retention until %s: %w", *mode, until.UTC().Format(time.RFC3339), err))
+		}
+	}
+	return classify(op, key, err)
 }
 
 // Ping implements storage.Store: the endpoint answers and the bucket exists.

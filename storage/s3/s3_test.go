@@ -85,12 +85,13 @@ func newTestStore(t testing.TB) *Store {
 func removeBucket(t testing.TB, s *Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
 		if o.Err != nil {
 			t.Errorf("cleanup: list %s: %v", s.bucket, o.Err)
 			return
 		}
-		if err := s.client.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
+		if err := s.client.RemoveObject(ctx, s.bucket, o.Key,
+			minio.RemoveObjectOptions{VersionID: o.VersionID, GovernanceBypass: true}); err != nil {
 			t.Errorf("cleanup: remove %s: %v", o.Key, err)
 		}
 	}
@@ -99,12 +100,13 @@ func removeBucket(t testing.TB, s *Store) {
 	}
 }
 
-// tmpObjects lists the temporary objects in the store's bucket.
+// tmpObjects lists the temporary objects in the store's bucket, and
+// every version or delete marker of one that a removal left behind.
 func tmpObjects(t testing.TB, s *Store) []string {
 	t.Helper()
 	var keys []string
 	ctx := context.Background()
-	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: tmpPrefix, Recursive: true}) {
+	for o := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: tmpPrefix, Recursive: true, WithVersions: true}) {
 		if o.Err != nil {
 			t.Fatalf("list: %v", o.Err)
 		}
@@ -172,6 +174,8 @@ func TestConfigErrors(t *testing.T) {
 		{Bucket: "b"},
 		{Endpoint: "127.0.0.1:9000"},
 		{Endpoint: "http://127.0.0.1:9000", Bucket: "b"},
+		{Endpoint: "127.0.0.1:9000", Bucket: "b", Retention: "worm"},
+		{Endpoint: "127.0.0.1:9000", Bucket: "b", RetainFor: -time.Hour},
 	} {
 		if _, err := New(context.Background(), cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -276,5 +280,167 @@ func BenchmarkRawPutObject(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// versionIDs lists the versions (not delete markers) stored under key.
+func versionIDs(t *testing.T, s *Store, key string) []string {
+	t.Helper()
+	ids, err := s.versions(context.Background(), "test", key, false)
+	if err != nil {
+		t.Fatalf("versions: %v", err)
+	}
+	return ids
+}
+
+func wantRetained(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, storage.ErrRetained) || trialgate.ErrorCode(err) != trialgate.ELocked {
+		t.Errorf("%s = %v, want storage.ErrRetained with code %q", what, err, trialgate.ELocked)
+	}
+}
+
+// TestGovernanceRetention proves WORM at the store: once retained, the
+// object's version cannot be deleted (by the store's Delete nor by a raw
+// client without the bypass), an overwrite leaves it intact beside the
+// new version (which Get then reports as corrupt), and lifting the
+// governance retention lets garbage collection remove it entirely.
+func TestGovernanceRetention(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	data := []byte("de-identified instance bytes")
+	obj, err := s.Put(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Retain(ctx, obj.Key)
+	if err != nil {
+		t.Fatalf("Retain: %v", err)
+	}
+	if want := time.Now().Add(DefaultRetainFor); r.Mode != "GOVERNANCE" || r.Until.Before(want.Add(-time.Minute)) || r.Until.After(want.Add(time.Minute)) {
+		t.Errorf("Retain = %+v, want GOVERNANCE until about %s", r, want)
+	}
+	ids := versionIDs(t, s, obj.Key)
+	if len(ids) != 1 {
+		t.Fatalf("versions = %v, want one", ids)
+	}
+	locked := ids[0]
+
+	wantRetained(t, "Delete of a retained object", s.Delete(ctx, obj.Key))
+	if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{VersionID: locked}); err == nil {
+		t.Fatal("a raw delete of the retained version succeeded")
+	}
+	// An administrator's overwrite adds a version; the retained one stays.
+	forged := []byte("forged instance bytes!!")
+	if _, err := s.client.PutObject(ctx, s.bucket, obj.Key, bytes.NewReader(forged), int64(len(forged)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("raw overwrite: %v", err)
+	}
+	o, err := s.client.GetObject(ctx, s.bucket, obj.Key, minio.GetObjectOptions{VersionID: locked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := io.ReadAll(o)
+	o.Close()
+	if err != nil || !bytes.Equal(kept, data) {
+		t.Fatalf("retained version after overwrite = %q, %v; want the original bytes", kept, err)
+	}
+	rc, err := s.Get(ctx, obj.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rc); !errors.Is(err, storage.ErrCorrupt) {
+		t.Errorf("Get after overwrite: %v, want ErrCorrupt", err)
+	}
+	rc.Close()
+
+	// Retaining again covers the new version too.
+	if _, err := s.Retain(ctx, obj.Key); err != nil {
+		t.Fatalf("Retain again: %v", err)
+	}
+	for _, v := range versionIDs(t, s, obj.Key) {
+		if mode, _, err := s.client.GetObjectRetention(ctx, s.bucket, obj.Key, v); err != nil || mode == nil || *mode != minio.Governance {
+			t.Errorf("version %s: retention %v, %v; want GOVERNANCE", v, mode, err)
+		}
+	}
+	if err := s.Unretain(ctx, obj.Key); err != nil {
+		t.Fatalf("Unretain: %v", err)
+	}
+	if err := s.Delete(ctx, obj.Key); err != nil {
+		t.Fatalf("Delete after Unretain: %v", err)
+	}
+	if ids, err := s.versions(ctx, "test", obj.Key, true); err != nil || len(ids) != 0 {
+		t.Errorf("after Delete: versions and markers %v, %v; want none", ids, err)
+	}
+	if _, err := s.Retain(ctx, obj.Key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Retain of a deleted object: %v, want ErrNotFound", err)
+	}
+}
+
+// TestComplianceRetention checks that COMPLIANCE retention holds even
+// against the bypass permission, and cannot be lifted, until it expires.
+func TestComplianceRetention(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	s.mode, s.retainFor = minio.Compliance, 3*time.Second
+	obj, err := s.Put(ctx, strings.NewReader("compliance"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Retain(ctx, obj.Key)
+	if err != nil || r.Mode != "COMPLIANCE" {
+		t.Fatalf("Retain = %+v, %v; want COMPLIANCE", r, err)
+	}
+	// The bucket cannot be emptied before the retention expires.
+	t.Cleanup(func() { time.Sleep(time.Until(r.Until.Add(time.Second))) })
+	wantRetained(t, "Unretain of COMPLIANCE retention", s.Unretain(ctx, obj.Key))
+	wantRetained(t, "Delete", s.Delete(ctx, obj.Key))
+	v := versionIDs(t, s, obj.Key)[0]
+	if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{VersionID: v, GovernanceBypass: true}); err == nil {
+		t.Fatal("a delete with the governance bypass removed a COMPLIANCE version")
+	}
+	// A governance store's Retain finds it retained at least as strongly
+	// and does not weaken it.
+	s.mode = minio.Governance
+	if _, err := s.Retain(ctx, obj.Key); err != nil {
+		t.Errorf("Retain in GOVERNANCE over longer COMPLIANCE retention: %v", err)
+	}
+	if mode, _, err := s.client.GetObjectRetention(ctx, s.bucket, obj.Key, v); err != nil || mode == nil || *mode != minio.Compliance {
+		t.Errorf("retention after a GOVERNANCE Retain: %v, %v; want COMPLIANCE kept", mode, err)
+	}
+}
+
+// TestBucketWithoutObjectLock checks that a store with retention refuses
+// a bucket that cannot give it, naming the cause, and that RetentionOff
+// accepts one (and refuses to Retain).
+func TestBucketWithoutObjectLock(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	cfg := testConfig(t)
+	cfg.Bucket = s.bucket + "-plain"
+	if err := s.client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plain := &Store{client: s.client, bucket: cfg.Bucket}
+	t.Cleanup(func() { removeBucket(t, plain) })
+	if _, err := New(ctx, cfg); err == nil || !strings.Contains(err.Error(), "Object Lock") {
+		t.Errorf("New with retention on a bucket without object locking: %v, want an error naming Object Lock", err)
+	}
+	cfg.Retention = RetentionOff
+	off, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New with retention off: %v", err)
+	}
+	obj, err := off.Put(ctx, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.Retain(ctx, obj.Key); err == nil {
+		t.Error("Retain with retention off succeeded")
+	}
+	if err := off.Delete(ctx, obj.Key); err != nil {
+		t.Errorf("Delete in an unversioned bucket: %v", err)
+	}
+	if _, err := off.Stat(ctx, obj.Key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat after Delete: %v, want ErrNotFound", err)
 	}
 }
