@@ -23,6 +23,8 @@ const (
 	ActionLockReleased      Action = "lock.released"
 	ActionLockVerified      Action = "lock.verified"
 	ActionLockViewed        Action = "lock.viewed"
+	ActionLockRetained      Action = "lock.retained"
+	ActionLockRetentionLift Action = "lock.retention_lifted"
 
 	ActionLogin        Action = "auth.login"
 	ActionLogout       Action = "auth.logout"
@@ -94,6 +96,8 @@ var Actions = map[Action]string{
 	ActionLockReleased:      "a data lock was released with an electronic signature and a reason",
 	ActionLockVerified:      "a data lock's manifest was recomputed and compared",
 	ActionLockViewed:        "data locks or a lock's manifest were viewed",
+	ActionLockRetained:      "the stored objects of a data lock got WORM retention at the object store; after holds mode, end and count",
+	ActionLockRetentionLift: "after a lock's release, the WORM retention of its objects was lifted where permitted; after counts lifted and kept",
 
 	ActionLogin:        "a login attempt (outcome says whether it succeeded)",
 	ActionLogout:       "a session was ended by its user",

@@ -75,6 +75,9 @@ type Config struct {
 	DB       *db.DB
 	Accounts *auth.Service
 	Trials   Definitions
+	// Retainer, when set, gives locked objects WORM retention at the
+	// store (RunRetention does the work).
+	Retainer Retainer
 	Clock    func() time.Time
 	Logger   *slog.Logger
 }
@@ -85,6 +88,8 @@ type Service struct {
 	db       *db.DB
 	accounts *auth.Service
 	trials   Definitions
+	retainer Retainer
+	wake     chan struct{} // RunRetention's wake-up, buffered 1
 	clock    func() time.Time
 	log      *slog.Logger
 }
@@ -98,8 +103,8 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{db: cfg.DB, accounts: cfg.Accounts, trials: cfg.Trials,
-		clock: cfg.Clock, log: cfg.Logger}
+	return &Service{db: cfg.DB, accounts: cfg.Accounts, trials: cfg.Trials, retainer: cfg.Retainer,
+		wake: make(chan struct{}, 1), clock: cfg.Clock, log: cfg.Logger}
 }
 
 func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
@@ -186,7 +191,8 @@ func keyArgs(scope db.Scope) []any {
 func lockEvents(evs []audit.Event) bool {
 	for _, ev := range evs {
 		switch ev.Action {
-		case audit.ActionLockApplied, audit.ActionLockReleaseSigned, audit.ActionLockReleased:
+		case audit.ActionLockApplied, audit.ActionLockReleaseSigned, audit.ActionLockReleased,
+			audit.ActionLockRetained, audit.ActionLockRetentionLift:
 		default:
 			return false
 		}

@@ -35,6 +35,9 @@ type Lock struct {
 	InForce        bool               `json:"in_force"`
 	ReleasedAt     string             `json:"released_at,omitempty"`
 	Release        []ReleaseSignature `json:"release_signatures"`
+	// Retention is the WORM retention of the lock's objects at the
+	// store: empty where the store offers none, or until it is placed.
+	Retention []RetentionEvent `json:"retention"`
 	// Receipt is the audit entry of the action just taken (apply or a
 	// release signature), once chained.
 	Receipt *Receipt `json:"receipt,omitempty"`
@@ -230,6 +233,7 @@ func (s *Service) Apply(ctx context.Context, p *auth.Principal, trialID string, 
 		}
 		return nil, err
 	}
+	s.wakeRetention()
 	l, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -350,6 +354,9 @@ func (s *Service) Release(ctx context.Context, p *auth.Principal, id string, in 
 		}
 		return nil, err
 	}
+	if action == audit.ActionLockReleased {
+		s.wakeRetention()
+	}
 	out, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -386,6 +393,7 @@ func scanLock(row interface{ Scan(...any) error }) (Lock, error) {
 		l.ReleasedAt = formatTime(released.Int64)
 	}
 	l.Release = []ReleaseSignature{}
+	l.Retention = []RetentionEvent{}
 	return l, err
 }
 
@@ -402,7 +410,12 @@ func (s *Service) get(ctx context.Context, id string) (*Lock, error) {
 			return fmt.Errorf("lock: load %s: %w", id, err)
 		}
 		sigs, err := signatures(ctx, r, l.Trial)
+		if err != nil {
+			return err
+		}
 		l.Release = append(l.Release, sigs[l.ID]...)
+		ret, err := retentions(ctx, r, l.Trial)
+		l.Retention = append(l.Retention, ret[l.ID]...)
 		return err
 	})
 	if err != nil {
@@ -461,8 +474,13 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, trialID string) (
 			return err
 		}
 		sigs, err := signatures(ctx, r, trialID)
+		if err != nil {
+			return err
+		}
+		ret, err := retentions(ctx, r, trialID)
 		for i := range out {
 			out[i].Release = append(out[i].Release, sigs[out[i].ID]...)
+			out[i].Retention = append(out[i].Retention, ret[out[i].ID]...)
 		}
 		return err
 	})

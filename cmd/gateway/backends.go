@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/trialgate/trialgate/db"
 	"github.com/trialgate/trialgate/db/postgres"
@@ -23,9 +24,10 @@ import (
 // backendFlags locate the database and the object store. With neither a
 // database URL nor an S3 endpoint, both live in the data directory.
 type backendFlags struct {
-	dataDir     string
-	databaseURL string
-	s3          s3.Config
+	dataDir       string
+	databaseURL   string
+	s3            s3.Config
+	retentionDays int
 }
 
 func (b *backendFlags) register(fs *flag.FlagSet) {
@@ -36,6 +38,9 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.s3.AccessKey, "s3-access-key", "", "S3 access key")
 	fs.StringVar(&b.s3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer GATEWAY_S3_SECRET_KEY: flags show in ps)")
 	fs.BoolVar(&b.s3.TLS, "s3-tls", false, "use HTTPS for S3")
+	fs.StringVar(&b.s3.Retention, "s3-retention", s3.RetentionGovernance,
+		"S3 Object Lock mode for locked data: governance (a lock's release lifts it), compliance (nobody can, until it expires) or off; needs a bucket with object locking unless off")
+	fs.IntVar(&b.retentionDays, "s3-retention-days", int(s3.DefaultRetainFor/(24*time.Hour)), "how long S3 retention of locked data lasts, in days")
 }
 
 func (b *backendFlags) validate() error {
@@ -45,6 +50,15 @@ func (b *backendFlags) validate() error {
 	if b.s3.Endpoint == "" && b.s3.Bucket != "" {
 		return exitError{code: 2, msg: "--s3-bucket needs --s3-endpoint"}
 	}
+	switch b.s3.Retention {
+	case s3.RetentionGovernance, s3.RetentionCompliance, s3.RetentionOff:
+	default:
+		return exitError{code: 2, msg: fmt.Sprintf("--s3-retention %q: want governance, compliance or off", b.s3.Retention)}
+	}
+	if b.retentionDays < 1 {
+		return exitError{code: 2, msg: fmt.Sprintf("--s3-retention-days %d: want at least 1", b.retentionDays)}
+	}
+	b.s3.RetainFor = time.Duration(b.retentionDays) * 24 * time.Hour
 	return nil
 }
 
@@ -163,6 +177,16 @@ func (b *backendFlags) openStore(ctx context.Context) (storage.Store, error) {
 		return nil, errors.New("--data-dir is empty")
 	}
 	return fsstore.New(filepath.Join(b.dataDir, "objects"))
+}
+
+// retainer is what gives locked data WORM retention at the store: the S3
+// store unless its retention is off; the filesystem has none.
+func (b *backendFlags) retainer(store storage.Store) lock.Retainer {
+	r, ok := store.(*s3.Store)
+	if !ok || b.s3.Retention == s3.RetentionOff {
+		return nil
+	}
+	return r
 }
 
 // newLogger returns the JSON logger every command uses.

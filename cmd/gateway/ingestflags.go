@@ -74,6 +74,9 @@ func (f *ingestFlags) open(ctx context.Context, d *db.DB, store storage.Store, b
 		}
 		cfg := b.s3
 		cfg.Bucket = f.originalsBucket
+		// Locks retain the de-identified objects; the originals' escrow
+		// bucket keeps its own policy.
+		cfg.Retention = s3.RetentionOff
 		if originals, err = s3.New(ctx, cfg); err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,9 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trialgate/trialgate/audit"
 	"github.com/trialgate/trialgate/dicom"
+	"github.com/trialgate/trialgate/storage"
+	"github.com/trialgate/trialgate/storage/s3"
 )
 
 // lockTrial has two sites and a release that needs two signers.
@@ -102,7 +107,54 @@ type lockView struct {
 		Seq   uint64
 		Hash  string
 	}
-	Release []struct{ SignerName string } `json:"release_signatures"`
+	Release   []struct{ SignerName string } `json:"release_signatures"`
+	Retention []struct {
+		Event, Mode   string
+		Objects, Kept int
+	}
+}
+
+// retention waits for the gateway to record a WORM retention step
+// (retained, lifted) of the lock, and returns it.
+func (e *lockEnv) retention(id, event string) (objects, kept int) {
+	e.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var list struct{ Locks []lockView }
+		e.must("GET", "/api/v1/trials/TLK/locks", "ines", nil, http.StatusOK, &list)
+		for _, l := range list.Locks {
+			for _, r := range l.Retention {
+				if l.ID == id && r.Event == event {
+					if r.Mode != "GOVERNANCE" {
+						e.t.Errorf("lock %s: retention mode %q, want GOVERNANCE", id, r.Mode)
+					}
+					return r.Objects, r.Kept
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("lock %s: no retention %s within a minute", id, event)
+	return 0, 0
+}
+
+// s3Store opens the bucket the gateway's args name, or returns nil when
+// they name none.
+func s3Store(t *testing.T, args []string) *s3.Store {
+	t.Helper()
+	flags := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		flags[args[i]] = args[i+1]
+	}
+	if flags["--s3-endpoint"] == "" {
+		return nil
+	}
+	st, err := s3.New(context.Background(), s3.Config{Endpoint: flags["--s3-endpoint"], Bucket: flags["--s3-bucket"],
+		AccessKey: flags["--s3-access-key"], SecretKey: flags["--s3-secret-key"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func (e *lockEnv) lock(in map[string]string) lockView {
@@ -219,6 +271,25 @@ func testDataLock(t *testing.T, args []string) {
 	if subject.Scope != "trial/TLK/site/S1/subject/S1-001" || subject.Leaves < 3 {
 		t.Fatalf("subject lock: %+v", subject)
 	}
+	// On S3 the locked instance gets WORM retention: the store itself
+	// refuses to delete it.
+	store := s3Store(t, args)
+	if store != nil {
+		if n, _ := e.retention(subject.ID, "retained"); n != 1 {
+			t.Errorf("subject lock retained %d objects, want 1", n)
+		}
+		var m struct{ Leaves []struct{ Kind, Value string } }
+		e.must("GET", "/api/v1/locks/"+subject.ID+"/manifest", "ines", nil, http.StatusOK, &m)
+		for _, l := range m.Leaves {
+			if l.Kind != "instance" {
+				continue
+			}
+			key := "sha256/" + l.Value[:2] + "/" + l.Value[:64]
+			if err := store.Delete(context.Background(), key); !errors.Is(err, storage.ErrRetained) {
+				t.Errorf("deleting the locked object %s at the store: %v, want ErrRetained", key, err)
+			}
+		}
+	}
 	if r := e.send("POST", "/api/v1/trials/TLK/locks", "dana", map[string]string{"scope": "subject", "subject": "S1-001",
 		"password": testPassword, "meaning": "lock", "reason": "again"}); r.status != http.StatusConflict {
 		t.Errorf("the same scope locked twice: %d %s", r.status, r.body)
@@ -244,6 +315,11 @@ func testDataLock(t *testing.T, args []string) {
 	}
 
 	trialLock := e.lock(map[string]string{"scope": "trial"})
+	if store != nil {
+		// Its release must follow its retention in the trail.
+		e.retention(site.ID, "retained")
+		e.retention(trialLock.ID, "retained")
+	}
 	e.refused(e.stow(subS2, "S2"), "upload at S2", trialLock)
 	e.refused(e.send("POST", "/api/v1/trials/TLK/read-assignments", "dana", map[string]string{}), "assignment", trialLock)
 	e.refused(e.send("POST", "/api/v1/trials/TLK/reads/release", "dana", map[string]string{"password": testPassword, "meaning": "approval", "reason": "done"}), "reads release", trialLock)
@@ -301,6 +377,18 @@ func testDataLock(t *testing.T, args []string) {
 		t.Errorf("upload after the site's release: %d %s", r.status, r.body)
 	}
 	e.refused(e.send("PUT", "/api/v1/read-tasks/"+task+"/result", "rhea", draft), "read draft after the site's release", subject)
+
+	if store != nil {
+		// Releases lift retention except where another lock holds the
+		// object: the trial's three objects keep the two of site S1; the
+		// site's two keep the locked subject's one.
+		if n, kept := e.retention(trialLock.ID, "lifted"); n != 1 || kept != 2 {
+			t.Errorf("trial lock's lift: %d lifted, %d kept; want 1, 2", n, kept)
+		}
+		if n, kept := e.retention(site.ID, "lifted"); n != 1 || kept != 1 {
+			t.Errorf("site lock's lift: %d lifted, %d kept; want 1, 1", n, kept)
+		}
+	}
 
 	// The subject's manifest re-verifies: nothing in it changed.
 	var manifest struct {
@@ -366,8 +454,12 @@ func testDataLock(t *testing.T, args []string) {
 			seqs = append(seqs, rec.Seq)
 		}
 	}
-	if fmt.Sprint(order) != "[lock.applied lock.release_signed lock.released]" {
-		t.Errorf("the trial lock's entries: %v", order)
+	want := "[lock.applied lock.release_signed lock.released]"
+	if store != nil {
+		want = "[lock.applied lock.retained lock.release_signed lock.released lock.retention_lifted]"
+	}
+	if fmt.Sprint(order) != want {
+		t.Errorf("the trial lock's entries: %v, want %s", order, want)
 	}
 	if failed := len(e.entries("&action=lock.applied&outcome=failed")); failed < 5 {
 		t.Errorf("%d failed lock attempts recorded, want the bad inputs' (at least 5)", failed)

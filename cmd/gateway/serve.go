@@ -87,6 +87,7 @@ type Main struct {
 	guards []db.Guard
 	db     *db.DB
 	store  storage.Store
+	locks  *lock.Service
 	api    *api.Server
 	ln     net.Listener
 	srv    *http.Server
@@ -111,9 +112,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.locks = lock.New(lock.Config{DB: d, Accounts: authSvc, Trials: trials,
+		Retainer: m.cfg.backends.retainer(m.store), Logger: m.log})
 	m.api, err = api.New(api.Config{DB: d, Store: m.store, Auth: authSvc, Trials: trials, Ingest: pipeline,
 		Catalog: catalog.New(d, m.store, dicom.Limits{}), Reads: reads.NewService(d, trials, authSvc, nil),
-		Locks: lock.New(lock.Config{DB: d, Accounts: authSvc, Trials: trials, Logger: m.log}),
+		Locks: m.locks,
 		Audit: trail.New(d), Logger: m.log,
 		MaxBody: m.cfg.maxBody, MaxUpload: m.cfg.maxUpload, PublicURL: m.cfg.publicURL, CORSOrigins: m.cfg.cors})
 	if err != nil {
@@ -139,6 +142,10 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 // get up to 30 seconds to finish.
 func (m *Main) Run(ctx context.Context) error {
 	m.log.Info("gateway listening", "addr", m.Addr(), "database", m.db.Dialect())
+	rctx, stopRetention := context.WithCancel(ctx)
+	retention := make(chan struct{})
+	go func() { defer close(retention); m.locks.RunRetention(rctx) }()
+	defer func() { stopRetention(); <-retention }()
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(m.ln) }()
 	select {
