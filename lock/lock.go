@@ -496,4 +496,3 @@ func checkReason(reason, what string) (string, error) {
 	}
 	return reason, nil
 }
-

@@ -278,7 +278,9 @@ func testDataLock(t *testing.T, args []string) {
 		if n, _ := e.retention(subject.ID, "retained"); n != 1 {
 			t.Errorf("subject lock retained %d objects, want 1", n)
 		}
-		var m struct{ Leaves []struct{ Kind, Value string } }
+		var m struct {
+			Leaves []struct{ Kind, Value string }
+		}
 		e.must("GET", "/api/v1/locks/"+subject.ID+"/manifest", "ines", nil, http.StatusOK, &m)
 		for _, l := range m.Leaves {
 			if l.Kind != "instance" {
