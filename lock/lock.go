@@ -151,17 +151,16 @@ const (
 	shareTrial  = `SELECT 1 FROM trials WHERE id = $1 FOR SHARE`
 	updateTrial = `SELECT 1 FROM trials WHERE id = $1 FOR UPDATE`
 	// Locks in force at or above a scope (its path and its ancestors' in
-	// $2..$5) or below it (paths in [$6, $7)): index lookups on
-	// locks_in_force, never a scan.
-	selectCovering = `SELECT id, scope, locked_by_name, locked_us FROM locks
-		WHERE trial_id = $1 AND released_us IS NULL
-		AND (scope IN ($2, $3, $4, $5) OR (scope >= $6 AND scope < $7))
-		ORDER BY scope LIMIT 1`
-	selectOverlapping = `SELECT id FROM locks
-		WHERE trial_id = $1 AND released_us IS NULL
-		AND (scope IN ($2, $3, $4, $5) OR (scope >= $6 AND scope < $7))
-		ORDER BY scope`
-	selectInForce = `SELECT id, scope, locked_by_name, locked_us FROM locks WHERE trial_id = $1 AND released_us IS NULL`
+	// $2..$5) or below it (paths in [$6, $7)): two key lookups on
+	// locks_in_force (trial_id, scope), never a scan of the trial's locks
+	// (one WHERE with OR would search by trial_id alone).
+	lockColumnsShort = `id, scope, locked_by_name, locked_us`
+	selectAtOrAbove  = `FROM locks WHERE trial_id = $1 AND released_us IS NULL AND scope IN ($2, $3, $4, $5)`
+	selectBelow      = `FROM locks WHERE trial_id = $1 AND released_us IS NULL AND scope >= $6 AND scope < $7`
+	selectCovering   = `SELECT ` + lockColumnsShort + ` ` + selectAtOrAbove + ` UNION ALL SELECT ` + lockColumnsShort + ` ` + selectBelow +
+		` ORDER BY scope LIMIT 1`
+	selectOverlapping = `SELECT id, scope ` + selectAtOrAbove + ` UNION ALL SELECT id, scope ` + selectBelow + ` ORDER BY scope`
+	selectInForce     = `SELECT id, scope, locked_by_name, locked_us FROM locks WHERE trial_id = $1 AND released_us IS NULL`
 )
 
 // keyArgs are the arguments of selectCovering for scope: the paths of the
@@ -300,8 +299,8 @@ func (Guard) Witness(ctx context.Context, tx *db.Tx, scope db.Scope, events []au
 	}
 	var ids []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, lockScope string
+		if err := rows.Scan(&id, &lockScope); err != nil {
 			rows.Close()
 			return fmt.Errorf("lock: witness: %w", err)
 		}

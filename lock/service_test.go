@@ -326,3 +326,36 @@ func BenchmarkApply100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGuard times one audited write into an unlocked subject:
+// without the lock guard, with it and no locks, and with it and 100
+// subject locks in force in the trial. The differences are what the lock
+// check adds to every write.
+func BenchmarkGuard(b *testing.B) {
+	for _, v := range []struct {
+		name  string
+		guard bool
+		locks int
+	}{{"unguarded", false, 0}, {"guarded", true, 0}, {"guarded+100locks", true, 100}} {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			var guards []db.Guard
+			if v.guard {
+				guards = append(guards, lock.Guard{})
+			}
+			d, _ := dbtest.OpenSQLite(b, nil, guards...)
+			f := newFixture(b, d, nil, 101, 101)
+			for s := range v.locks {
+				f.apply(b, lock.ScopeInput{Kind: "subject", Subject: fmt.Sprintf("SUBJ-%04d", s)})
+			}
+			scope := db.Scope{Trial: "TB", Site: "S1", Subject: "SUBJ-0100"}
+			for b.Loop() {
+				if err := d.Write(ctx, audit.System("bench"), scope, func(tx *db.Tx) error {
+					return tx.Audit(audit.Event{Action: audit.ActionQCDecided, Object: audit.Object{Type: "bench", ID: "x"}})
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
