@@ -180,13 +180,9 @@ func Encode(e *Entry) ([]byte, error) {
 	if w.After, err = fields(e.After); err != nil {
 		return nil, fmt.Errorf("audit: encode after: %w", err)
 	}
-	b, err := json.Marshal(&w)
+	c, err := Canonical(&w)
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode entry: %w", err)
-	}
-	c, err := jcs.Transform(b)
-	if err != nil {
-		return nil, fmt.Errorf("audit: canonicalise entry: %w", err)
 	}
 	return c, nil
 }
